@@ -1,0 +1,96 @@
+"""atoms_otel: OpenTelemetry for FastAPI services that serve MCP tools, in one ``configure()``.
+
+>>> import atoms_otel
+>>> atoms_otel.configure(app=app, service_name="atoms-mcp")
+
+Every public name is importable from here; the modules behind them are implementation detail.
+"""
+
+from atoms_otel._settings import ConfigurationError
+from atoms_otel._version import __version__
+from atoms_otel.config import (
+    AdvancedOptions,
+    MetricsOptions,
+    Telemetry,
+    configure,
+    force_flush,
+    get_telemetry,
+    shutdown,
+)
+from atoms_otel.context import (
+    LogContext,
+    clear_context,
+    current_context,
+    get_correlation_id,
+    get_request_path,
+    get_session_id,
+    get_user_id,
+    new_correlation_id,
+    set_correlation_id,
+    set_request_path,
+    set_session_id,
+    set_user_id,
+)
+from atoms_otel.endpoints import router
+from atoms_otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
+from atoms_otel.metrics import (
+    Counter,
+    Gauge,
+    Histogram,
+    MetricsRegistry,
+    get_metrics_registry,
+    record_cache_operation,
+    record_database_query,
+    record_error,
+    record_http_request,
+    record_tool_execution,
+)
+from atoms_otel.performance import PerformanceMetric
+from atoms_otel.plugins import Event, EventHub, Plugin
+from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+
+__all__ = [
+    "REDACTED",
+    "AdvancedOptions",
+    "AtomLogger",
+    "ConfigurationError",
+    "ConsoleFormatter",
+    "Counter",
+    "Event",
+    "EventHub",
+    "Gauge",
+    "Histogram",
+    "LogContext",
+    "MetricsOptions",
+    "MetricsRegistry",
+    "PerformanceMetric",
+    "Plugin",
+    "Scrubber",
+    "ScrubbingOptions",
+    "StructuredFormatter",
+    "Telemetry",
+    "__version__",
+    "clear_context",
+    "configure",
+    "current_context",
+    "force_flush",
+    "get_correlation_id",
+    "get_logger",
+    "get_metrics_registry",
+    "get_request_path",
+    "get_session_id",
+    "get_telemetry",
+    "get_user_id",
+    "new_correlation_id",
+    "record_cache_operation",
+    "record_database_query",
+    "record_error",
+    "record_http_request",
+    "record_tool_execution",
+    "router",
+    "set_correlation_id",
+    "set_request_path",
+    "set_session_id",
+    "set_user_id",
+    "shutdown",
+]

@@ -1,0 +1,27 @@
+"""``python -m atoms_otel`` / ``atoms-otel``: small command-line helpers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from atoms_otel._settings import env_vars
+from atoms_otel._version import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="atoms-otel", description="atoms_otel command-line helpers")
+    parser.add_argument("--version", action="version", version=f"atoms-otel {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("env", help="list the environment variables atoms_otel reads")
+    args = parser.parse_args(argv)
+    if args.command == "env":
+        for var, setting in sorted(env_vars().items()):
+            print(f"{var:<40} {setting}")
+        return 0
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Integrations produce signals from other libraries (FastAPI, MCP). They never import plugins."""

@@ -1,0 +1,54 @@
+"""Instrument a FastAPI app: endpoints and startup hooks, installed once per app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atoms_otel.config import Telemetry
+
+__all__ = ["instrument_app"]
+
+_MARK = "_atoms_otel_instrumented"
+
+
+def instrument_app(app: Any, telemetry: Telemetry) -> None:
+    """Add ``/metrics`` (and the observability router) and reroute server logs at startup.
+
+    Idempotent: calling configure(app=app) again does not install anything twice.
+    """
+    from fastapi import FastAPI
+
+    if not isinstance(app, FastAPI):
+        raise TypeError(f"configure(app=...) expects a FastAPI application, got {type(app).__name__}")
+    if app not in telemetry.apps:
+        telemetry.apps.append(app)
+    if getattr(app.state, _MARK, False):
+        return
+    setattr(app.state, _MARK, True)
+
+    from atoms_otel.endpoints import router
+
+    existing = {getattr(route, "path", None) for route in app.router.routes}
+    if "/metrics" not in existing:
+        app.include_router(router)
+    _wrap_lifespan(app)
+
+
+def _wrap_lifespan(app: Any) -> None:
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
+        from atoms_otel.config import get_telemetry
+
+        telemetry = get_telemetry()
+        if telemetry is not None and telemetry.logging is not None:
+            telemetry.logging.reroute_server_loggers()
+        async with original(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,31 @@
+"""Fixtures shared by the whole suite. In-process tests use ``capture_telemetry`` from
+atoms_otel.testing (installed as a pytest plugin); these add the real components."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from atoms_otel import _guard
+from tests.support.collector import Collector, start_collector
+
+
+@pytest.fixture(autouse=True)
+def _internal_errors_raise() -> Iterator[None]:
+    """Our own bugs should fail tests, not be contained; tests of containment switch this off."""
+    _guard.raise_internal_errors = True
+    yield
+    _guard.raise_internal_errors = False
+    _guard.reset()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    """A real OTLP collector (rotel) on free loopback ports, stopped by PID afterwards."""
+    instance = start_collector(tmp_path)
+    try:
+        yield instance
+    finally:
+        instance.stop()
