@@ -209,10 +209,11 @@ def _pairs(value: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in value.items()}
     text = _text(value)
     result: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for position, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
-            raise _Invalid(f"expected comma-separated key=value pairs; cannot read {item!r}")
+            # The item is not echoed: these values carry credentials (OTLP headers).
+            raise _Invalid(f"expected comma-separated key=value pairs; item {position} has no '='")
         result[unquote(key.strip())] = unquote(val.strip())
     return result
 

@@ -23,6 +23,7 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 
 from atoms_otel import scrubbing
 from atoms_otel.context import CONTEXT_ATTRIBUTES, extra_var
+from atoms_otel.processors import exporter_diagnostics
 
 __all__ = [
     "AtomLogger",
@@ -522,6 +523,7 @@ class LoggingInstallation:
         self._removed: list[logging.Handler] = []
         self._previous_level = logging.NOTSET
         self._server_state: dict[str, tuple[list[logging.Handler], bool]] = {}
+        self._exporter_propagate = True
 
     def install(self) -> None:
         root = logging.getLogger()
@@ -539,6 +541,12 @@ class LoggingInstallation:
             root.addHandler(self.otel_handler)
         root.setLevel(self.level)
         self.reroute_server_loggers()
+        # The SDK exporters' retry chatter goes to our diagnostics, which our one report quotes.
+        exporter_logger = logging.getLogger("opentelemetry.exporter")
+        self._exporter_propagate = exporter_logger.propagate
+        exporter_logger.addHandler(exporter_diagnostics)
+        if self.level > logging.DEBUG:
+            exporter_logger.propagate = False
 
     def reroute_server_loggers(self) -> None:
         """Send uvicorn/gunicorn/hypercorn logs through our handlers (they install their own at start)."""
@@ -551,6 +559,9 @@ class LoggingInstallation:
             logger.propagate = True
 
     def uninstall(self) -> None:
+        exporter_logger = logging.getLogger("opentelemetry.exporter")
+        exporter_logger.removeHandler(exporter_diagnostics)
+        exporter_logger.propagate = self._exporter_propagate
         root = logging.getLogger()
         root.removeHandler(self.stream_handler)
         if self.otel_handler is not None:

@@ -131,7 +131,8 @@ class Counter(_Metric):
         if amount < 0:
             _guard.warn_once(f"metric {self.name}", "a counter cannot go down; negative increment ignored")
             return
-        if self._declared is not None and labels is not None:
+        declared = self._declared
+        if declared is not None and labels is not None and not declared.issuperset(labels):
             labels = self._labels(labels)
         self._instrument._real.add(amount, labels)
 
@@ -169,7 +170,8 @@ class Histogram(_Metric):
         )
 
     def observe(self, value: float, labels: Labels | None = None) -> None:
-        if self._declared is not None and labels is not None:
+        declared = self._declared
+        if declared is not None and labels is not None and not declared.issuperset(labels):
             labels = self._labels(labels)
         self._instrument._real.record(value, labels)
 

@@ -31,6 +31,7 @@ from atoms_otel.scrubbing import Scrubber
 __all__ = [
     "ContextLogRecordProcessor",
     "ContextSpanProcessor",
+    "ExporterDiagnostics",
     "GuardedLogExporter",
     "GuardedMetricExporter",
     "GuardedSpanExporter",
@@ -106,6 +107,40 @@ class ContextLogRecordProcessor(LogRecordProcessor):
         return True
 
 
+class ExporterDiagnostics(logging.Handler):
+    """Keeps the OpenTelemetry exporters' latest complaint per signal.
+
+    The SDK's exporters log every retry and every failed batch. configure() routes those records
+    here instead (unless the log level is DEBUG), so a failing destination is reported once, by
+    our guard, with the exporter's latest reason in the message.
+    """
+
+    _KINDS = (("span", "traces"), ("log", "logs"), ("metric", "metrics"))
+    _GENERIC = ("due to timeout, max retries or shutdown", "Shutdown in progress", "already shutdown")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self._last: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        if any(generic in text for generic in self._GENERIC):
+            return  # keep the specific reason (e.g. "Connection refused") seen before
+        lowered = text.lower() + " " + record.name
+        for needle, signal in self._KINDS:
+            if needle in lowered:
+                self._last[signal] = text[:300]
+
+    def last(self, signal: str) -> str:
+        return self._last.get(signal, "")
+
+
+exporter_diagnostics = ExporterDiagnostics()
+
+
 class _Health:
     """Reports a destination's failure once, and its recovery once."""
 
@@ -129,10 +164,10 @@ class _Health:
                 "your application is unaffected",
                 self.signal,
                 self.destination,
-                detail or "export failed",
+                detail or exporter_diagnostics.last(self.signal) or "export failed",
             )
         elif ok and was_failing:
-            _logger.warning("OTLP %s export to %s recovered", self.signal, self.destination)
+            _logger.info("OTLP %s export to %s recovered", self.signal, self.destination)
 
 
 def _scrubbed_span(span: ReadableSpan, scrubber: Scrubber) -> ReadableSpan:
@@ -169,6 +204,7 @@ class GuardedSpanExporter(SpanExporter):
         self.inner = inner
         self._scrubber = scrubber
         self._health = _Health("traces", destination)
+        self._stopped = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -182,8 +218,10 @@ class GuardedSpanExporter(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        with _guard.guard("traces exporter shutdown"):
-            self.inner.shutdown()
+        if not self._stopped:
+            self._stopped = True
+            with _guard.guard("traces exporter shutdown"):
+                self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         try:
@@ -197,6 +235,7 @@ class GuardedLogExporter(LogRecordExporter):
         self.inner = inner
         self._scrubber = scrubber
         self._health = _Health("logs", destination)
+        self._stopped = False
 
     def _scrub(self, record: Any) -> None:
         assert self._scrubber is not None
@@ -224,8 +263,10 @@ class GuardedLogExporter(LogRecordExporter):
         return result
 
     def shutdown(self) -> None:
-        with _guard.guard("logs exporter shutdown"):
-            self.inner.shutdown()  # type: ignore[no-untyped-call]
+        if not self._stopped:
+            self._stopped = True
+            with _guard.guard("logs exporter shutdown"):
+                self.inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         try:
@@ -242,6 +283,7 @@ class GuardedMetricExporter(MetricExporter):
         )
         self.inner = inner
         self._health = _Health("metrics", destination)
+        self._stopped = False
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
@@ -261,5 +303,7 @@ class GuardedMetricExporter(MetricExporter):
             return False
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        with _guard.guard("metrics exporter shutdown"):
-            self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        if not self._stopped:
+            self._stopped = True
+            with _guard.guard("metrics exporter shutdown"):
+                self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)

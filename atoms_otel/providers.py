@@ -134,6 +134,9 @@ class Pipeline:
     prometheus_registry: CollectorRegistry
     exports_logs: bool
     destinations: dict[str, str] = field(default_factory=dict)
+    exporters: list[Any] = field(default_factory=list)
+    """The guarded OTLP exporters: shut down directly when a shutdown deadline passes, which
+    aborts their retry loops instead of leaving them running in the background."""
 
     def force_flush(self, timeout_s: float) -> bool:
         return all(
@@ -149,7 +152,7 @@ class Pipeline:
 
     def shutdown(self, timeout_s: float) -> None:
         """Flush and release everything, in parallel, bounded by ``timeout_s`` overall."""
-        _parallel(
+        done = _parallel(
             [
                 self.tracer_provider.shutdown,
                 lambda: self.meter_provider.shutdown(timeout_millis=timeout_s * 1000),
@@ -157,6 +160,9 @@ class Pipeline:
             ],
             timeout_s,
         )
+        if not all(done):
+            for exporter in self.exporters:
+                exporter.shutdown()
 
 
 def _parallel(calls: Sequence[Any], timeout_s: float) -> list[bool]:
@@ -253,16 +259,20 @@ def build_pipeline(
     resource = build_resource(settings)
     destinations = {s: e for s in ("traces", "metrics", "logs") if (e := settings.otlp_signal_endpoint(s))}
     Processor = SimpleSpanProcessor if simple_export else BatchSpanProcessor
+    otlp_exporters: list[Any] = []
 
     tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
     tracer_provider.add_span_processor(ContextSpanProcessor())
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     if "traces" in destinations:
-        exporter = exporters["traces"](**_otlp_kwargs(settings, destinations["traces"]))
-        tracer_provider.add_span_processor(
-            Processor(GuardedSpanExporter(exporter, scrubber, destinations["traces"]))
+        guarded_spans = GuardedSpanExporter(
+            exporters["traces"](**_otlp_kwargs(settings, destinations["traces"])),
+            scrubber,
+            destinations["traces"],
         )
+        otlp_exporters.append(guarded_spans)
+        tracer_provider.add_span_processor(Processor(guarded_spans))
     if settings.console_spans:
         tracer_provider.add_span_processor(
             SimpleSpanProcessor(GuardedSpanExporter(ConsoleSpanExporter(), scrubber, "console"))
@@ -279,9 +289,11 @@ def build_pipeline(
         metric_exporter: MetricExporter = exporters["metrics"](
             **_otlp_kwargs(settings, destinations["metrics"])
         )
+        guarded_metrics = GuardedMetricExporter(metric_exporter, destinations["metrics"])
+        otlp_exporters.append(guarded_metrics)
         readers.append(
             PeriodicExportingMetricReader(
-                GuardedMetricExporter(metric_exporter, destinations["metrics"]),
+                guarded_metrics,
                 export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_s * 1000,
             )
@@ -294,10 +306,11 @@ def build_pipeline(
         logger_provider.add_log_record_processor(log_processor)
     LogProcessor = _simple_log_processor() if simple_export else BatchLogRecordProcessor
     if "logs" in destinations:
-        log_exporter = exporters["logs"](**_otlp_kwargs(settings, destinations["logs"]))
-        logger_provider.add_log_record_processor(
-            LogProcessor(GuardedLogExporter(log_exporter, scrubber, destinations["logs"]))
+        guarded_logs = GuardedLogExporter(
+            exporters["logs"](**_otlp_kwargs(settings, destinations["logs"])), scrubber, destinations["logs"]
         )
+        otlp_exporters.append(guarded_logs)
+        logger_provider.add_log_record_processor(LogProcessor(guarded_logs))
     for extra_exporter in log_exporters:
         logger_provider.add_log_record_processor(
             _simple_log_processor()(
@@ -314,6 +327,7 @@ def build_pipeline(
         prometheus_registry=registry,
         exports_logs=exports_logs,
         destinations=destinations,
+        exporters=otlp_exporters,
     )
 
 

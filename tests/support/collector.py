@@ -80,9 +80,9 @@ class Collector:
                 self.process.wait(timeout=5)
 
 
-def start_collector(workdir: Path) -> Collector:
+def start_collector(workdir: Path, *, http_port: int | None = None) -> Collector:
     binary = require_binary(rotel_binary(), "rotel-agent (pip install rotel==0.0.1a15)")
-    http_port, grpc_port = free_port(), free_port()
+    http_port, grpc_port = http_port or free_port(), free_port()
     sink_file = workdir / "received.jsonl"
     log_file = workdir / "rotel.log"
     env = {**os.environ, "ATOMS_SINK_FILE": str(sink_file)}
