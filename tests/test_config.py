@@ -224,3 +224,29 @@ def test_a_failing_event_subscriber_does_not_reach_the_publisher() -> None:
 def test_capture_fixture_and_configure_share_the_pipeline(capture_telemetry: CapturedTelemetry) -> None:
     """The testing fixture is an ordinary configure(): get_telemetry() returns its handle."""
     assert get_telemetry() is capture_telemetry.telemetry
+
+
+def test_without_an_endpoint_nothing_exports_anywhere() -> None:
+    """No OTLP endpoint: no OTLP exporter is built, so nothing tries to connect."""
+    telemetry = atoms_otel.configure(advanced=_quiet())
+    assert telemetry.pipeline is not None
+    assert telemetry.pipeline.exporters == [] and telemetry.pipeline.destinations == {}
+    assert not telemetry.settings.exporting
+
+
+def test_a_forked_worker_gets_its_own_instance_id() -> None:
+    """gunicorn-style forked workers report distinct service.instance.id values."""
+    import os
+
+    from atoms_otel.providers import service_instance_id
+
+    parent = service_instance_id()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.write(write_end, service_instance_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.waitpid(pid, 0)
+    assert child and child != parent and service_instance_id() == parent
