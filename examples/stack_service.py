@@ -1,0 +1,88 @@
+"""The service the observability stack runs (docker-compose.yml) and the deployment tests scrape.
+
+    uvicorn stack_service:app --app-dir examples --port 8000
+
+Routes produce every signal the dashboards and alert rules read: requests of each status class,
+an unhandled exception (a 500 and ``errors_total``), tool executions that succeed and fail,
+database queries and cache lookups, and measured operations. Set OTEL_EXPORTER_OTLP_ENDPOINT to
+push traces, metrics and logs to an OpenTelemetry Collector as well as serving ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+
+import atoms_otel
+from atoms_otel import LogContext, PerformanceMetric, get_logger
+
+app = FastAPI(title="atoms-otel stack example")
+logger = get_logger("stack_service")
+
+_ITEMS = {n: {"id": n, "name": f"item-{n}"} for n in range(1, 51)}
+_cache: dict[int, dict[str, Any]] = {}
+
+
+class ToolFailed(Exception):
+    """A tool could not do its job (the caller gets a 422)."""
+
+
+async def _load_item(item_id: int) -> dict[str, Any] | None:
+    """A stand-in for a database query: timed and counted in database_queries_total."""
+    started = time.perf_counter()
+    await asyncio.sleep(random.uniform(0.001, 0.01))
+    item = _ITEMS.get(item_id)
+    atoms_otel.record_database_query("select", time.perf_counter() - started, table="items")
+    return item
+
+
+@app.get("/items/{item_id}")
+async def read_item(item_id: int) -> dict[str, Any]:
+    """Cache first, then the "database"; 404 for an unknown item."""
+    cached = _cache.get(item_id)
+    atoms_otel.record_cache_operation("get", cached is not None, cache="items")
+    if cached is not None:
+        return cached
+    item = await _load_item(item_id)
+    if item is None:
+        raise HTTPException(status_code=404, detail=f"item {item_id} not found")
+    _cache[item_id] = item
+    atoms_otel.record_cache_operation("set", "ok", cache="items")
+    return item
+
+
+_TOOLS = {
+    "search": lambda arguments: {"matches": [i for i in _ITEMS if str(arguments.get("q", "")) in str(i)]},
+    "summarize": lambda arguments: {"summary": str(arguments.get("text", ""))[:40]},
+}
+
+
+@app.post("/tools/{name}")
+async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run a tool: counted in tool_executions_total{tool,status} and timed per tool."""
+    started = time.perf_counter()
+    with LogContext(request_path=f"/tools/{name}"):
+        try:
+            if name not in _TOOLS or arguments.get("fail"):
+                raise ToolFailed(f"tool {name} failed")
+            with PerformanceMetric(f"tool.{name}"):
+                result = _TOOLS[name](arguments)
+        except ToolFailed as exc:
+            atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=False)
+            logger.warning("tool failed", extra_fields={"tool": name})
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+    atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=True)
+    return result
+
+
+@app.get("/boom")
+async def boom() -> None:
+    """An unhandled exception: the client gets a 500, the error is counted and logged."""
+    raise RuntimeError("boom")
+
+
+atoms_otel.configure(app=app, service_name="atoms-mcp", service_version="0.1.0")
