@@ -3,8 +3,8 @@
     uvicorn stack_service:app --app-dir examples --port 8000
 
 Routes produce every signal the dashboards and alert rules read: requests of each status class,
-an unhandled exception (a 500 and ``errors_total``), tool executions that succeed and fail,
-database queries and cache lookups, and measured operations. Set OTEL_EXPORTER_OTLP_ENDPOINT to
+an unhandled exception (a 500 and ``errors_total``), slow requests, tool executions that succeed
+and fail, database queries and cache lookups, and measured operations. Set OTEL_EXPORTER_OTLP_ENDPOINT to
 push traces, metrics and logs to an OpenTelemetry Collector as well as serving ``/metrics``.
 """
 
@@ -31,23 +31,34 @@ class ToolFailed(Exception):
     """A tool could not do its job (the caller gets a 422)."""
 
 
+class DatabaseUnavailable(Exception):
+    """The stand-in database failed (the caller gets a 503)."""
+
+
 async def _load_item(item_id: int) -> dict[str, Any] | None:
-    """A stand-in for a database query: timed and counted in database_queries_total."""
+    """A stand-in for a database query: timed and counted in database_queries_total.
+    Item 0 makes the query fail."""
     started = time.perf_counter()
     await asyncio.sleep(random.uniform(0.001, 0.01))
-    item = _ITEMS.get(item_id)
-    atoms_otel.record_database_query("select", time.perf_counter() - started, table="items")
-    return item
+    ok = item_id != 0
+    atoms_otel.record_database_query("select", time.perf_counter() - started, ok, table="items")
+    if not ok:
+        raise DatabaseUnavailable("items table unavailable")
+    return _ITEMS.get(item_id)
 
 
 @app.get("/items/{item_id}")
 async def read_item(item_id: int) -> dict[str, Any]:
-    """Cache first, then the "database"; 404 for an unknown item."""
+    """Cache first, then the "database"; 404 for an unknown item, 503 when the database fails."""
     cached = _cache.get(item_id)
     atoms_otel.record_cache_operation("get", cached is not None, cache="items")
     if cached is not None:
         return cached
-    item = await _load_item(item_id)
+    try:
+        item = await _load_item(item_id)
+    except DatabaseUnavailable as exc:
+        logger.error("database query failed", extra_fields={"item_id": item_id})
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
     if item is None:
         raise HTTPException(status_code=404, detail=f"item {item_id} not found")
     _cache[item_id] = item
@@ -77,6 +88,14 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
     atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=True)
     return result
+
+
+@app.get("/slow")
+async def slow(seconds: float = 1.2) -> dict[str, float]:
+    """A slow request (over ATOMS_OTEL_SLOW_REQUEST_MS, default 1 s): logged and counted as slow."""
+    seconds = min(max(seconds, 0.0), 5.0)
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
 
 
 @app.get("/boom")

@@ -47,8 +47,9 @@ class Query:
     where: str
     expr: str
 
-    def rendered(self, job: str = SERVICE_JOB, rate_interval: str = "1m", range_: str = "5m") -> str:
-        """The expression as Grafana sends it, with its variables filled in."""
+    def rendered(self, job: str = SERVICE_JOB, rate_interval: str = "5m", range_: str = "5m") -> str:
+        """The expression as Grafana sends it, with its variables filled in (windows of 5 minutes by
+        default, so a test's burst of traffic stays in every window while the test queries)."""
         return (
             self.expr.replace("$__rate_interval", rate_interval)
             .replace("$__range", range_)
