@@ -48,6 +48,7 @@ from atoms_otel.metrics import (
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.serverless import ServerlessFlushMiddleware
 
 __all__ = [
     "REDACTED",
@@ -67,6 +68,7 @@ __all__ = [
     "Plugin",
     "Scrubber",
     "ScrubbingOptions",
+    "ServerlessFlushMiddleware",
     "StructuredFormatter",
     "Telemetry",
     "__version__",

@@ -34,6 +34,10 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
     _wrap_lifespan(app)
+    if telemetry.settings.serverless:
+        from atoms_otel.serverless import ServerlessFlushMiddleware
+
+        app.add_middleware(ServerlessFlushMiddleware)  # added last: outermost, after every span ends
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
