@@ -291,6 +291,7 @@ def configure(
             _proxy.TRACER_PROVIDER.set_delegate(trace_api.NoOpTracerProvider())
             _proxy.METER_PROVIDER.set_delegate(metrics_api.NoOpMeterProvider())
             _proxy.LOGGER_PROVIDER.set_delegate(NoOpLoggerProvider())
+        _metrics.get_metrics_registry()  # the pre-configured metrics exist from the first configure()
         _metrics.rebind_all()
         _scrubbing.set_active_scrubber(scrubber)
         _current = telemetry
