@@ -161,13 +161,21 @@ def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTele
     registry = MetricsRegistry("tests.observable", preconfigured=False)
     registry.observable_gauge("pool_size", lambda: {(("pool", "db"),): 4.0}, "Pool size")
 
-    def broken() -> float:
-        raise RuntimeError("sensor down")
+    sensor = {"down": True}
 
+    def broken() -> float:
+        if sensor["down"]:
+            raise RuntimeError("sensor down")
+        return 1.0
+
+    # Observable instruments live as long as the process (as in the SDK): repair it afterwards.
     registry.observable_gauge("broken_gauge", broken, "Broken")
-    assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
-    assert "broken_gauge" not in capture_telemetry.metrics()
-    assert atoms_otel._guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+    try:
+        assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
+        assert "broken_gauge" not in capture_telemetry.metrics()
+        assert atoms_otel._guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+    finally:
+        sensor["down"] = False
 
 
 def test_counting_is_exact_under_thread_concurrency(capture_telemetry: CapturedTelemetry) -> None:
