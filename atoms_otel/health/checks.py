@@ -243,8 +243,7 @@ class CustomHealthCheck(HealthCheck):
         self._is_async = inspect.iscoroutinefunction(check_func) or inspect.iscoroutinefunction(
             getattr(check_func, "__call__", None)  # noqa: B004 - async callable objects
         )
-        self._thread: threading.Thread | None = None
-        self._thread_started = 0.0
+        self._busy_since: float | None = None  # set while a sync run occupies its thread
 
     async def check(self) -> CheckOutcome:
         if self._is_async:
@@ -253,9 +252,9 @@ class CustomHealthCheck(HealthCheck):
         return await self._in_thread()  # type: ignore[no-any-return]
 
     async def _in_thread(self) -> Any:
-        previous = self._thread
-        if previous is not None and previous.is_alive():
-            stuck_s = time.monotonic() - self._thread_started
+        busy_since = self._busy_since
+        if busy_since is not None:
+            stuck_s = time.monotonic() - busy_since
             raise _StillRunning(f"previous run still in progress after {stuck_s:.1f} s; not started again")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -276,12 +275,13 @@ class CustomHealthCheck(HealthCheck):
                 outcome = (future.set_exception, failure)
             else:
                 outcome = (future.set_result, result)
+            self._busy_since = None  # before delivering: the next run may start right after
             # RuntimeError: the loop closed while we ran, so nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(deliver, *outcome)
 
         thread = threading.Thread(target=target, name=f"atoms-otel-health-{self.name}", daemon=True)
-        self._thread, self._thread_started = thread, time.monotonic()
+        self._busy_since = time.monotonic()
         thread.start()
         return await future
 

@@ -73,7 +73,7 @@ class HttpHealthCheck(HealthCheck):
             }
         problem = self.judge(body)
         if problem:
-            return {"status": HealthStatus.UNHEALTHY, "message": f"{self.service}: {problem}"}
+            return {"status": HealthStatus.UNHEALTHY, "message": f"{self.service} {problem}"}
         return {"status": HealthStatus.HEALTHY, "http_status": code}
 
     def judge(self, body: Any) -> str | None:
@@ -167,7 +167,7 @@ class AuthKitHealthCheck(HttpHealthCheck):
 
     def judge(self, body: Any) -> str | None:
         if not isinstance(body, dict):
-            return "unexpected JSON (not an object)"
+            return "answered unexpected JSON (not an object)"
         if self._discovery:
             if not (isinstance(body.get("issuer"), str) and isinstance(body.get("jwks_uri"), str)):
                 return "discovery document lacks issuer or jwks_uri"
