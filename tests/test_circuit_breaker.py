@@ -175,7 +175,9 @@ def test_decorator_keeps_name_docstring_and_signature() -> None:
 
     assert fetch_user.__name__ == "fetch_user"
     assert fetch_user.__doc__ == "Load a user."
-    assert str(inspect.signature(fetch_user)) == "(user_id: 'str', *, fresh: 'bool' = False) -> 'dict[str, str]'"
+    assert (
+        str(inspect.signature(fetch_user)) == "(user_id: 'str', *, fresh: 'bool' = False) -> 'dict[str, str]'"
+    )
     assert inspect.iscoroutinefunction(fetch_user)
 
 
@@ -202,7 +204,10 @@ async def test_closed_circuit_is_healthy_in_health() -> None:
     """A closed breaker is a healthy component with its failure count."""
     _breaker()
     component = (await check_health()).components["payments"]
-    assert (component.status, dict(component.details)) == (HealthStatus.HEALTHY, {"state": "closed", "failures": 0})
+    assert (component.status, dict(component.details)) == (
+        HealthStatus.HEALTHY,
+        {"state": "closed", "failures": 0},
+    )
 
 
 def test_invalid_settings_fail_at_construction() -> None:

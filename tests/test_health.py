@@ -108,7 +108,9 @@ async def test_raising_check_is_unhealthy_with_a_sanitized_message() -> None:
     """An exception becomes a one-line, bounded message without credentials — never a raise."""
 
     def connect() -> None:
-        raise ConnectionError("cannot reach postgres://admin:hunter2@db:5432/app\npassword=hunter2 " + "x" * 400)
+        raise ConnectionError(
+            "cannot reach postgres://admin:hunter2@db:5432/app\npassword=hunter2 " + "x" * 400
+        )
 
     component = (await _monitor(_check("db", connect)).check_health()).components["db"]
     assert component.status is HealthStatus.UNHEALTHY
