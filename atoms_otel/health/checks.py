@@ -229,8 +229,8 @@ class CustomHealthCheck(HealthCheck):
     def __init__(
         self,
         name: str,
-        component_type: ComponentType | str = ComponentType.CUSTOM,
-        check_func: CheckFunc | None = None,
+        component_type: ComponentType | str,
+        check_func: CheckFunc,
         critical: bool = True,
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,

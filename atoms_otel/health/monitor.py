@@ -9,7 +9,7 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -144,9 +144,6 @@ class HealthMonitor:
         with self._lock:
             return list(self._checks.values())
 
-    def __iter__(self) -> Iterator[HealthCheck]:
-        return iter(self.checks)
-
     # -- running -------------------------------------------------------------------------------
 
     @property
@@ -206,8 +203,10 @@ class HealthMonitor:
     async def run_periodically(self, interval_s: float | None = None) -> None:
         """Re-run the checks every ``interval_s`` (default ``refresh_interval_s``) until cancelled,
         so ``health_check_status`` and transition alerts stay current without probe traffic."""
-        interval = interval_s or self.refresh_interval_s or DEFAULT_REFRESH_INTERVAL_S
         while True:
+            interval = interval_s or self.refresh_interval_s
+            if interval is None:  # turned off while running
+                return
             try:
                 await self.check_health()
             except Exception as exc:

@@ -72,8 +72,8 @@ class PerformanceMonitor(HealthCheck):
             return {"status": HealthStatus.UNKNOWN, "message": "telemetry is not configured"}
         live, _ = signals
         # Collecting a snapshot is CPU work proportional to the series count: off the event loop.
-        data = await asyncio.to_thread(telemetry.metrics_snapshot)
-        stats = live.window(self.window_s, live.observe(data))
+        newest = await asyncio.to_thread(lambda: live.observe(telemetry.metrics_snapshot()))
+        stats = live.window(self.window_s, newest)
         details: dict[str, Any] = {
             "window_s": stats.window_s,
             "requests": stats.requests,
