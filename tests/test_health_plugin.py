@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from atoms_otel import (
 )
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.health import isolated_health_state
+from tests.support.net import require_binary
 
 
 @pytest.fixture(autouse=True)
@@ -233,10 +236,23 @@ async def test_performance_monitor_is_healthy_under_good_traffic(
 
 def test_shutdown_stops_reporting_transitions(capture_telemetry: CapturedTelemetry) -> None:
     """After shutdown() the plugin no longer logs or publishes transitions."""
-    import asyncio
-
     atoms_otel.shutdown()
     capture_telemetry.clear()
     _switchable("db")["result"] = False
     asyncio.run(get_health_monitor().check_health())
     assert [line for line in capture_telemetry.log_lines if line["logger"] == "atoms_otel.health"] == []
+
+
+@pytest.mark.real
+def test_health_metrics_pass_promtool_lint(capture_telemetry: CapturedTelemetry) -> None:
+    """The health and breaker gauges are valid Prometheus exposition with HELP (real promtool)."""
+    promtool = require_binary("promtool", "promtool (Debian package prometheus)")
+    register_health_check(CustomHealthCheck("database", ComponentType.DATABASE, lambda: False))
+    CircuitBreaker("payments")
+    asyncio.run(atoms_otel.check_health())
+    text = capture_telemetry.prometheus_text()
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    assert 'health_check_status{component="database"} 0.0' in text
+    assert (result.returncode, result.stdout + result.stderr) == (0, b"")
