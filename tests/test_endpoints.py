@@ -499,3 +499,17 @@ def test_openapi_documents_every_endpoint_with_its_model(client: TestClient) -> 
     assert "$ref" not in str(health_json)
     assert "ErrorResponse" in str(paths["/api/observability/metrics/{name}"]["get"]["responses"]["404"])
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_endpoints_work_with_telemetry_disabled(capture_telemetry: CapturedTelemetry) -> None:
+    """With OTEL_SDK_DISABLED the probes and the API still answer, with empty numbers."""
+    application = FastAPI()
+    capture_telemetry.reconfigure(app=application, disabled=True)
+    _register("db", True)
+    http = TestClient(application)
+    assert http.get("/health").json()["status"] == "healthy"
+    assert http.get("/health/ready").status_code == 200
+    dashboard = http.get("/api/observability/dashboard").json()
+    assert (dashboard["requests"]["requests"], dashboard["top_tools_by_calls"]) == (0.0, [])
+    assert http.get("/api/observability/metrics/snapshot").json()["metrics"] == []
+    assert http.get("/api/observability/metrics/http_requests_total").status_code == 404
