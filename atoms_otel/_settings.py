@@ -310,10 +310,8 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
         except _Invalid as exc:
             problems.append(f"{where}{_show(param.name, raw)}: {exc}")
     if not problems and values["protect_metrics"] and not values["api_token"]:
-        problems.append(
-            f"{sources['protect_metrics'] if sources['protect_metrics'] != 'argument' else 'protect_metrics'}"
-            "=true: needs api_token/ATOMS_OTEL_API_TOKEN to protect /metrics with"
-        )
+        where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
+        problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
     if problems:
         raise ConfigurationError("invalid atoms_otel configuration:\n  - " + "\n  - ".join(problems))
 

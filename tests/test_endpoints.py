@@ -513,3 +513,18 @@ def test_endpoints_work_with_telemetry_disabled(capture_telemetry: CapturedTelem
     assert (dashboard["requests"]["requests"], dashboard["top_tools_by_calls"]) == (0.0, [])
     assert http.get("/api/observability/metrics/snapshot").json()["metrics"] == []
     assert http.get("/api/observability/metrics/http_requests_total").status_code == 404
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+def test_protecting_metrics_without_a_token_fails_configure(
+    monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """protect_metrics without api_token is a configuration error naming both settings."""
+    monkeypatch.delenv("ATOMS_OTEL_API_TOKEN", raising=False)
+    if source == "environment":
+        monkeypatch.setenv("ATOMS_OTEL_PROTECT_METRICS", "true")
+    options = {"protect_metrics": True} if source == "argument" else {}
+    with pytest.raises(
+        atoms_otel.ConfigurationError, match=r"PROTECT_METRICS=true: needs api_token|protect_metrics=true"
+    ):
+        atoms_otel.configure(**options)
