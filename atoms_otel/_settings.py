@@ -49,6 +49,7 @@ class Settings:
     webhook_url: str | None
     webhook_secret: str | None
     api_token: str | None
+    protect_metrics: bool
     trace_sampler: str
     trace_sampler_arg: float | None
     metric_export_interval_ms: int
@@ -263,6 +264,7 @@ _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("webhook_url", ("ATOMS_OTEL_WEBHOOK_URL",), _url(), None),
     _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _optional_text, None),
     _Param("api_token", ("ATOMS_OTEL_API_TOKEN",), _optional_text, None),
+    _Param("protect_metrics", ("ATOMS_OTEL_PROTECT_METRICS",), _boolean, False),
     _Param("trace_sampler", ("OTEL_TRACES_SAMPLER",), _choice(*_SAMPLERS), "parentbased_always_on"),
     _Param("trace_sampler_arg", ("OTEL_TRACES_SAMPLER_ARG",), _number(minimum=0, maximum=1), None),
     _Param("metric_export_interval_ms", ("OTEL_METRIC_EXPORT_INTERVAL",), _integer(minimum=100), 10_000),
@@ -308,6 +310,9 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
             sources[param.name] = source
         except _Invalid as exc:
             problems.append(f"{where}{_show(param.name, raw)}: {exc}")
+    if not problems and values["protect_metrics"] and not values["api_token"]:
+        where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
+        problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
     if problems:
         raise ConfigurationError("invalid atoms_otel configuration:\n  - " + "\n  - ".join(problems))
 

@@ -189,6 +189,7 @@ def configure(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     api_token: str | None = None,
+    protect_metrics: bool | None = None,
     trace_sampler: str | None = None,
     trace_sampler_arg: float | None = None,
     console_spans: bool | None = None,
@@ -222,6 +223,7 @@ def configure(
         excluded_urls: paths without spans; ``*`` suffix for prefixes (``ATOMS_OTEL_EXCLUDED_URLS``).
         webhook_url, webhook_secret: register a webhook at startup (``ATOMS_OTEL_WEBHOOK_*``).
         api_token: bearer token protecting ``/api/observability/*`` (``ATOMS_OTEL_API_TOKEN``).
+        protect_metrics: require that token on ``/metrics`` too (``ATOMS_OTEL_PROTECT_METRICS``).
         trace_sampler, trace_sampler_arg: as ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
         console_spans: also print finished spans to stdout (``ATOMS_OTEL_CONSOLE_SPANS``).
         serverless: flush before each response ends (auto on Vercel / AWS Lambda).
@@ -252,6 +254,7 @@ def configure(
         "webhook_url": webhook_url,
         "webhook_secret": webhook_secret,
         "api_token": api_token,
+        "protect_metrics": protect_metrics,
         "trace_sampler": trace_sampler,
         "trace_sampler_arg": trace_sampler_arg,
         "console_spans": console_spans,

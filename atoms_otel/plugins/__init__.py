@@ -95,4 +95,6 @@ def builtin_plugins(settings: Settings) -> list[Plugin]:
 
     Each built-in plugin module adds itself here; configure() is the only caller.
     """
-    return []
+    from atoms_otel.plugins.health import HealthPlugin
+
+    return [HealthPlugin()]
