@@ -48,6 +48,16 @@ from atoms_otel.metrics import (
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.webhooks import (
+    WebhookClient,
+    WebhookConfig,
+    WebhookEventType,
+    WebhookFormat,
+    WebhookManager,
+    WebhookPayload,
+    configure_vercel_webhook,
+    webhook_manager,
+)
 
 __all__ = [
     "REDACTED",
@@ -69,9 +79,16 @@ __all__ = [
     "ScrubbingOptions",
     "StructuredFormatter",
     "Telemetry",
+    "WebhookClient",
+    "WebhookConfig",
+    "WebhookEventType",
+    "WebhookFormat",
+    "WebhookManager",
+    "WebhookPayload",
     "__version__",
     "clear_context",
     "configure",
+    "configure_vercel_webhook",
     "current_context",
     "force_flush",
     "get_correlation_id",
@@ -93,4 +110,5 @@ __all__ = [
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "webhook_manager",
 ]

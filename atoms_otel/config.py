@@ -188,6 +188,7 @@ def configure(
     excluded_urls: Sequence[str] | str | None = None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    webhook_log_level: str | int | None = None,
     api_token: str | None = None,
     trace_sampler: str | None = None,
     trace_sampler_arg: float | None = None,
@@ -220,7 +221,10 @@ def configure(
         app: a FastAPI app to instrument: middleware, ``/metrics`` and the observability router.
         slow_request_ms: requests slower than this log a warning (``ATOMS_OTEL_SLOW_REQUEST_MS``).
         excluded_urls: paths without spans; ``*`` suffix for prefixes (``ATOMS_OTEL_EXCLUDED_URLS``).
-        webhook_url, webhook_secret: register a webhook at startup (``ATOMS_OTEL_WEBHOOK_*``).
+        webhook_url, webhook_secret: register a webhook at startup (``ATOMS_OTEL_WEBHOOK_*``);
+            the secret is a Standard Webhooks ``whsec_<base64>`` signing key.
+        webhook_log_level: also alert on log records at or above this level, e.g. ``ERROR``
+            (``ATOMS_OTEL_WEBHOOK_LOG_LEVEL``, default off).
         api_token: bearer token protecting ``/api/observability/*`` (``ATOMS_OTEL_API_TOKEN``).
         trace_sampler, trace_sampler_arg: as ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
         console_spans: also print finished spans to stdout (``ATOMS_OTEL_CONSOLE_SPANS``).
@@ -251,6 +255,7 @@ def configure(
         "excluded_urls": excluded_urls,
         "webhook_url": webhook_url,
         "webhook_secret": webhook_secret,
+        "webhook_log_level": webhook_log_level,
         "api_token": api_token,
         "trace_sampler": trace_sampler,
         "trace_sampler_arg": trace_sampler_arg,

@@ -95,4 +95,8 @@ def builtin_plugins(settings: Settings) -> list[Plugin]:
 
     Each built-in plugin module adds itself here; configure() is the only caller.
     """
-    return []
+    from atoms_otel.plugins.webhooks import WebhookPlugin
+
+    # Always on: events with no webhook registered cost one check, and webhooks added in code
+    # (configure_vercel_webhook, webhook_manager.add_webhook) get the event-driven alerts too.
+    return [WebhookPlugin()]
