@@ -130,4 +130,5 @@ class AddressPolicy:
             raise BlockedAddress(
                 f"non-public address {refused[0] if refused else '?'} refused by the SSRF guard"
             )
-        return str(addresses[0])
+        # No happy-eyeballs once pinned: prefer IPv4, which dual-stack receivers nearly always serve.
+        return str(min(addresses, key=lambda a: a.version))

@@ -40,8 +40,8 @@ class Reply:
 class Receiver:
     """Records requests; answers with scripted replies in order, then with ``default``."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/hooks/secret-path-token"
         self.default = Reply()
         self._script: deque[Reply] = deque()
@@ -54,6 +54,11 @@ class Receiver:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="receiver", daemon=True
         )
         self._thread.start()
+
+    @classmethod
+    def on_port(cls, port: int) -> Receiver:
+        """A receiver on a given port (e.g. where an earlier one was stopped)."""
+        return cls(port)
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
