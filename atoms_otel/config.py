@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -139,12 +140,23 @@ class Telemetry:
         return self.pipeline.prometheus_reader.snapshot() if self.pipeline else None
 
     def force_flush(self, timeout_s: float | None = None) -> bool:
-        """Export everything buffered now. Bounded by ``timeout_s`` (default: the shutdown timeout)."""
+        """Export everything buffered now. Bounded by ``timeout_s`` (default: the shutdown timeout).
+
+        Plugins with a ``force_flush(timeout_s) -> bool`` method (webhooks: queued alerts) are
+        flushed first, within the same deadline.
+        """
         if self.pipeline is None or self._closed:
             return True
-        return self.pipeline.force_flush(
+        deadline = time.monotonic() + (
             timeout_s if timeout_s is not None else self.advanced.shutdown_timeout_s
         )
+        flushed = True
+        for plugin in self.plugins:
+            flush = getattr(plugin, "force_flush", None)
+            if callable(flush):
+                with _guard.guard(f"plugin {type(plugin).__name__} force_flush"):
+                    flushed = bool(flush(max(0.0, deadline - time.monotonic()))) and flushed
+        return self.pipeline.force_flush(max(0.0, deadline - time.monotonic())) and flushed
 
     def shutdown(self) -> None:
         """Stop plugins, flush and release the providers, and undo the logging changes. Idempotent."""

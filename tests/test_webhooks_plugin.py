@@ -233,3 +233,12 @@ def test_server_traceback_of_an_unhandled_exception_is_left_to_the_event(
         logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
     assert webhooks.flush(timeout=2)
     assert receiver.requests == []
+
+
+def test_force_flush_waits_for_queued_alerts(wired: WebhookManager, receiver: Receiver) -> None:
+    """atoms_otel.force_flush() (what serverless mode calls) returns once the alert was delivered."""
+    receiver.default = Reply(delay=0.3)
+    _publish(Event("health.changed", data={"component": "db", "previous": "healthy", "status": "degraded"}))
+    assert atoms_otel.force_flush(timeout_s=5)
+    assert len(receiver.requests) == 1
+    assert wired.pending == 0

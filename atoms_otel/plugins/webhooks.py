@@ -49,9 +49,10 @@ def _severity(value: str, default: Severity) -> Severity:
 class AlertingLogHandler(logging.Handler):
     """Raises ``error_occurred`` for log records at or above its level.
 
-    Left out: records from ``atoms_otel.webhooks``, ``httpx``, ``httpcore`` and ``opentelemetry``,
-    records emitted on the delivery thread or while this handler is already running (no feedback
-    loops), and the servers' tracebacks for unhandled request exceptions (alerted from the
+    Left out, so that alerts never feed back into alerts: records from ``atoms_otel.webhooks``,
+    ``httpx``, ``httpcore`` and ``opentelemetry``, atoms_otel's own warnings about webhooks, and
+    records emitted on the delivery thread or while this handler is already running. Also left
+    out: the servers' tracebacks for unhandled request exceptions (alerted from the
     ``error.unhandled`` event instead). Repeats of one log call site are coalesced like any alert.
     """
 
@@ -64,6 +65,8 @@ class AlertingLogHandler(logging.Handler):
         name = record.name
         if name.startswith(_IGNORED_LOGGERS) or getattr(self._busy, "active", False):
             return
+        if str(getattr(record, "atoms_otel_component", "")).startswith("webhooks"):
+            return  # our own warnings (e.g. "the webhook queue is full") logged on "atoms_otel"
         if record.exc_info and name in _SERVER_ERROR_LOGGERS:
             return
         manager = self._manager
@@ -133,6 +136,10 @@ class WebhookPlugin:
             self.manager.remove_webhook(self._config)
             self._config = None
 
+    def force_flush(self, timeout_s: float) -> bool:
+        """Wait until queued alerts are delivered (``atoms_otel.force_flush()``, serverless)."""
+        return self.manager.flush(timeout_s)
+
     # -- events --------------------------------------------------------------------------------
 
     def _on_error(self, event: Event) -> None:
@@ -142,9 +149,10 @@ class WebhookPlugin:
         error_type = str(data.get("error_type") or "Exception")
         method, route = data.get("method"), data.get("route")
         source = f"{method} {route}" if method and route else "http"
+        message = event.message.removeprefix(f"{error_type}: ")
         self.manager.notify_error(
             error_type,
-            event.message,
+            message,
             source,
             severity=_severity(event.severity, "error"),
             data={k: v for k, v in data.items() if k != "error_type"},

@@ -71,5 +71,4 @@ def configure_vercel_webhook(
     """
     target = manager if manager is not None else webhook_manager
     config = WebhookConfig(webhook_url, event_types=event_types, secret=secret, headers=dict(headers or {}))
-    target.remove_webhook(config.url)
     return target.add_webhook(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Generator
 from typing import Any, Literal
 
@@ -39,7 +40,8 @@ class WebhookDelivery:
         if self._future.done():
             return
         self.status = status
-        self._future.set_result(results)
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self._future.set_result(results)
 
     def done(self) -> bool:
         return self._future.done()

@@ -157,15 +157,16 @@ class WebhookManager:
         return dict(self._disabled)
 
     def add_webhook(self, config: WebhookConfig) -> WebhookConfig:
-        """Register ``config`` (again, if it had been disabled). With the SSRF guard on, a URL
-        that is or resolves to a non-public address raises :class:`ConfigurationError`."""
+        """Register ``config``; it replaces a webhook with the same URL, and re-enables a disabled
+        one. With the SSRF guard on, a URL that is or resolves to a non-public address raises
+        :class:`ConfigurationError`."""
         if not isinstance(config, WebhookConfig):
             raise TypeError(f"add_webhook() expects a WebhookConfig, got {type(config).__name__}")
         self.policy.check_at_configuration(config.url, "WebhookConfig.url")
         with self._lock:
-            self._disabled.pop(config, None)
-            if config not in self._webhooks:
-                self._webhooks = (*self._webhooks, config)
+            for disabled in [c for c in self._disabled if c is config or c.url == config.url]:
+                del self._disabled[disabled]
+            self._webhooks = (*(w for w in self._webhooks if w.url != config.url), config)
         return config
 
     def remove_webhook(self, webhook: WebhookConfig | str) -> bool:
@@ -714,6 +715,7 @@ def health_severity(status: str, critical: bool) -> Severity:
 def _after_fork() -> None:
     for manager in list(_managers):
         manager._reset_runtime()
+        manager._coalescer = Coalescer(manager._coalescer.window_s)  # its lock may have been held
 
 
 os.register_at_fork(after_in_child=_after_fork)
