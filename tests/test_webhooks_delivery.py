@@ -154,6 +154,19 @@ async def test_signature_verifies_with_an_independent_hmac(
     assert request.headers["webhook-signature"] == expected
 
 
+async def test_signature_verifies_with_the_reference_library(
+    receiver: Receiver, webhooks: WebhookManager
+) -> None:
+    """The Standard Webhooks reference implementation accepts our signed requests."""
+    from standardwebhooks.webhooks import Webhook
+
+    webhooks.add_webhook(fast(receiver.url, secret=SECRET, format="standard_webhooks"))
+    await (await webhooks.send_warning("interop"))
+    request = receiver.wait_for(1)[0]
+    verified = Webhook(SECRET).verify(request.body.decode(), dict(request.headers))
+    assert verified["type"] == "warning.occurred"
+
+
 async def test_verify_signature_accepts_signed_and_rejects_tampered_bodies(
     receiver: Receiver, webhooks: WebhookManager
 ) -> None:
