@@ -145,7 +145,7 @@ class Telemetry:
         Plugins with a ``force_flush(timeout_s) -> bool`` method (webhooks: queued alerts) are
         flushed first, within the same deadline.
         """
-        if self.pipeline is None or self._closed:
+        if self._closed:
             return True
         deadline = time.monotonic() + (
             timeout_s if timeout_s is not None else self.advanced.shutdown_timeout_s
@@ -156,6 +156,8 @@ class Telemetry:
             if callable(flush):
                 with _guard.guard(f"plugin {type(plugin).__name__} force_flush"):
                     flushed = bool(flush(max(0.0, deadline - time.monotonic()))) and flushed
+        if self.pipeline is None:
+            return flushed
         return self.pipeline.force_flush(max(0.0, deadline - time.monotonic())) and flushed
 
     def shutdown(self) -> None:

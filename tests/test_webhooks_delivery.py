@@ -12,7 +12,14 @@ import time
 import httpx
 from opentelemetry import trace
 
-from atoms_otel import LogContext, WebhookConfig, WebhookEventType, WebhookManager, WebhookPayload
+from atoms_otel import (
+    LogContext,
+    WebhookClient,
+    WebhookConfig,
+    WebhookEventType,
+    WebhookManager,
+    WebhookPayload,
+)
 from atoms_otel.testing import CapturedTelemetry
 from atoms_otel.webhooks import generate_webhook_secret, verify_signature
 from tests.support.receiver import Receiver, Reply
@@ -270,3 +277,29 @@ def test_config_repr_hides_url_headers_and_secret() -> None:
         assert leaked not in text
     assert "hooks.example.com#" in text
     assert "Authorization" in text
+
+
+async def test_webhook_client_delivers_on_its_own(receiver: Receiver) -> None:
+    """WebhookClient works without a manager: it opens and closes its own HTTP client."""
+    receiver.script(Reply(503))
+    payload = WebhookPayload(WebhookEventType.CUSTOM, "direct", service="svc", environment="dev")
+    async with WebhookClient(fast(receiver.url, name="direct-hook")) as client:
+        result = await client.send(payload)
+    assert (result.webhook, result.outcome, result.attempts, result.status_code) == (
+        "direct-hook",
+        "delivered",
+        2,
+        200,
+    )
+    assert receiver.wait_for(2)[1].json()["message"] == "direct"
+
+
+async def test_deployment_events_name_their_stage(receiver: Receiver, webhooks: WebhookManager) -> None:
+    """A failed deployment is an error-severity deployment_failed alert with its id and version."""
+    webhooks.add_webhook(fast(receiver.url, event_types=["deployment_failed", "deployment_completed"]))
+    await (await webhooks.send_deployment_event("failed", deployment_id="dpl_42", version="1.4.0"))
+    body = receiver.wait_for(1)[0].json()
+    assert body["event_type"] == "deployment_failed"
+    assert body["severity"] == "error"
+    assert body["message"] == "deployment dpl_42 (1.4.0) failed"
+    assert body["data"] == {"deployment_id": "dpl_42", "version": "1.4.0", "url": None}

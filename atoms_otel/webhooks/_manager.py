@@ -142,6 +142,7 @@ class WebhookManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop_deadline: float | None = None
+        self._signalled = False
         self._clients: dict[WebhookConfig, WebhookClient] = {}
 
     # -- webhooks ------------------------------------------------------------------------------
@@ -196,6 +197,9 @@ class WebhookManager:
         payload = self._complete(payload)
         if not self.wants(payload.event_type):
             return WebhookDelivery(payload, "unmatched")
+        return self._admit(payload, dedup_key)
+
+    def _admit(self, payload: WebhookPayload, dedup_key: Hashable | None) -> WebhookDelivery:
         key = dedup_key if dedup_key is not None else (payload.event_type, payload.severity, payload.message)
         if not self._coalescer.admit(key, payload, time.monotonic()):
             _count("coalesced", payload.event_type)
@@ -216,18 +220,24 @@ class WebhookManager:
         dedup_key: Hashable | None = None,
     ) -> WebhookDelivery:
         """Build and queue an alert from sync code or any thread (the ``send_*`` methods call this)."""
+        kind = WebhookEventType(event_type)
+        if not self.wants(kind):  # checked first: with no webhook for it, an alert costs ~1 µs
+            return WebhookDelivery(WebhookPayload(kind, str(message)), "unmatched")
         if severity not in SEVERITIES:
             _guard.warn_once("webhooks severity", f"unknown severity {severity!r}; sent as 'error'")
             severity = "error"
+        service, environment = _service_and_environment()
         payload = WebhookPayload(
-            event_type=WebhookEventType(event_type),
+            event_type=kind,
             message=str(message),
             severity=severity,
             data=dict(data or {}),
-            correlation_id=correlation_id,
-            trace_id=trace_id,
+            service=service,
+            environment=environment,
+            correlation_id=correlation_id if correlation_id is not None else get_correlation_id(),
+            trace_id=trace_id if trace_id is not None else _current_trace_id(),
         )
-        return self.submit(payload, dedup_key=dedup_key)
+        return self._admit(payload, dedup_key)
 
     async def send(self, payload: WebhookPayload) -> WebhookDelivery:
         """Queue a payload you built yourself."""
@@ -492,19 +502,13 @@ class WebhookManager:
     def _complete(self, payload: WebhookPayload) -> WebhookPayload:
         changes: dict[str, Any] = {}
         if not payload.service or not payload.environment:
-            from atoms_otel.config import get_telemetry
-
-            telemetry = get_telemetry()
-            if not payload.service:
-                changes["service"] = telemetry.settings.service_name if telemetry else "unknown_service"
-            if not payload.environment:
-                changes["environment"] = telemetry.settings.environment if telemetry else "development"
+            service, environment = _service_and_environment()
+            changes["service"] = payload.service or service
+            changes["environment"] = payload.environment or environment
         if payload.correlation_id is None:
             changes["correlation_id"] = get_correlation_id()
         if payload.trace_id is None:
-            span_context = trace_api.get_current_span().get_span_context()
-            if span_context.is_valid:
-                changes["trace_id"] = format(span_context.trace_id, "032x")
+            changes["trace_id"] = _current_trace_id()
         return dataclasses.replace(payload, **changes) if changes else payload
 
     def _enqueue(self, item: _Item) -> None:
@@ -544,8 +548,11 @@ class WebhookManager:
         return True
 
     def _signal(self) -> None:
+        if self._signalled:  # a wake-up is already on its way: the worker will see the whole queue
+            return
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
+            self._signalled = True
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the worker is exiting
                 loop.call_soon_threadsafe(wake.set)
 
@@ -577,6 +584,7 @@ class WebhookManager:
 
         try:
             while True:
+                self._signalled = False  # before reading the queue: later items signal again
                 wake.clear()
                 now = time.monotonic()
                 deadline = self._stop_deadline
@@ -616,6 +624,7 @@ class WebhookManager:
             self._queue.clear()
             self._thread = None
             self._loop = self._wake = None
+            self._signalled = False
             self._stop_deadline = None
             self._clients = {}
             self._idle.notify_all()
@@ -694,6 +703,20 @@ class WebhookManager:
                 result.attempts,
                 result.error,
             )
+
+
+def _service_and_environment() -> tuple[str, str]:
+    from atoms_otel.config import get_telemetry
+
+    telemetry = get_telemetry()
+    if telemetry is None:
+        return "unknown_service", "development"
+    return telemetry.settings.service_name, telemetry.settings.environment
+
+
+def _current_trace_id() -> str | None:
+    span_context = trace_api.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
 
 
 def _plain(status: Any) -> str:
