@@ -66,7 +66,7 @@ async def test_await_send_returns_once_queued(receiver: Receiver, webhooks: Webh
     delivery = await webhooks.send_warning("disk almost full")
     queued_after = time.perf_counter() - started
 
-    assert queued_after < 0.05
+    assert queued_after < 0.2  # the receiver takes 0.8 s
     assert delivery.status == "queued"
     results = await delivery
     assert [r.outcome for r in results] == ["delivered"]
@@ -92,12 +92,12 @@ def test_notify_works_from_a_thread_without_an_event_loop(
 
 
 async def test_delivers_to_every_matching_webhook_in_parallel(webhooks: WebhookManager) -> None:
-    """Two receivers that each take 0.6 s are both served in well under 1.2 s."""
+    """Two receivers that each take 1 s are both served in well under 2 s."""
     first, second = Receiver(), Receiver()
     try:
         for receiver in (first, second):
-            receiver.default = Reply(delay=0.6)
-            webhooks.add_webhook(fast(receiver.url))
+            receiver.default = Reply(delay=1.0)
+            webhooks.add_webhook(fast(receiver.url, timeout=3))
         started = time.perf_counter()
         results = await (await webhooks.send_custom_event("ping", "hello"))
         elapsed = time.perf_counter() - started
@@ -105,7 +105,7 @@ async def test_delivers_to_every_matching_webhook_in_parallel(webhooks: WebhookM
         first.stop()
         second.stop()
     assert sorted(r.outcome for r in results) == ["delivered", "delivered"]
-    assert elapsed < 1.1
+    assert elapsed < 1.7
 
 
 async def test_webhook_receives_only_its_event_types(webhooks: WebhookManager) -> None:

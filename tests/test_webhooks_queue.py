@@ -20,21 +20,21 @@ async def test_identical_alerts_within_the_window_are_coalesced(
     capture_telemetry: CapturedTelemetry, receiver: Receiver
 ) -> None:
     """Five identical alerts: one goes out at once, one summary with repeated=4 when the window ends."""
-    manager = WebhookManager(coalesce_window_s=0.5)
+    manager = WebhookManager(coalesce_window_s=1.0)
     try:
         manager.add_webhook(fast(receiver.url))
         statuses = [(await manager.send_error_alert("DatabaseError", "down", "db")).status for _ in range(5)]
         first = receiver.wait_for(1)[0].json()
         await asyncio.sleep(0.2)
         assert len(receiver.requests) == 1
-        summary = receiver.wait_for(2, timeout=3)[1].json()
+        summary = receiver.wait_for(2, timeout=4)[1].json()
     finally:
         manager.shutdown(timeout=1)
 
     assert statuses == ["queued", "coalesced", "coalesced", "coalesced", "coalesced"]
     assert "repeated" not in first["data"]
     assert summary["data"]["repeated"] == 4
-    assert summary["data"]["window_s"] == 0.5
+    assert summary["data"]["window_s"] == 1.0
     assert summary["message"] == "DatabaseError: down (repeated 4 more times)"
     assert capture_telemetry.metric_value("webhook_deliveries_total", outcome="coalesced") == 4
 
@@ -71,7 +71,11 @@ async def test_shutdown_sends_the_pending_summary(receiver: Receiver) -> None:
     for _ in range(3):
         await manager.send_warning("flapping")
     manager.shutdown(timeout=2)
-    assert [r.json()["data"].get("repeated") for r in receiver.requests] == [None, 2]
+    # the summary may overtake the first alert: both are delivered in parallel at shutdown
+    assert sorted(r.json()["message"] for r in receiver.requests) == [
+        "flapping",
+        "flapping (repeated 2 more times)",
+    ]
 
 
 async def test_full_queue_drops_the_oldest_and_counts_it(
@@ -177,5 +181,5 @@ def test_a_hanging_receiver_does_not_slow_requests(receiver: Receiver, webhooks:
         alert_times = [timed(client, f"/alerting/{n}") for n in range(8)]
         receiver.wait_for(8)  # every alert reached the (still hanging) receiver
 
-    assert max(alert_times) < 0.25
+    assert max(alert_times) < 1.0  # nowhere near the receiver's 5 s hang or the 4 s timeout
     assert statistics.median(alert_times) < statistics.median(quiet_times) + 0.02

@@ -28,11 +28,11 @@ async def test_server_errors_are_retried_with_growing_gaps(
 
     assert [(r.outcome, r.attempts, r.status_code) for r in results] == [("delivered", 4, 200)]
     first, second, third = _gaps(receiver)
-    # equal jitter: the n-th wait lies in [0.1·2ⁿ⁻¹, 0.1·2ⁿ] (plus scheduling slack)
-    assert 0.05 <= first < 0.1 + 0.05
-    assert 0.1 <= second < 0.2 + 0.05
-    assert 0.2 <= third < 0.4 + 0.05
-    assert first < second < third
+    # equal jitter: the n-th wait lies in [0.1·2ⁿ⁻¹, 0.1·2ⁿ]; scheduling can only add to it
+    assert 0.05 <= first < 0.1 + 0.2
+    assert 0.1 <= second < 0.2 + 0.2
+    assert 0.2 <= third < 0.4 + 0.2
+    assert third > first
 
 
 async def test_every_retry_reuses_the_payload_id(receiver: Receiver, webhooks: WebhookManager) -> None:
@@ -134,7 +134,7 @@ async def test_each_attempt_is_bounded_by_the_timeout(receiver: Receiver, webhoo
     elapsed = time.perf_counter() - started
 
     assert [(r.outcome, r.attempts, r.error) for r in results] == [("failed", 2, "timed out after 0.3s")]
-    assert 0.6 <= elapsed < 1.5
+    assert 0.6 <= elapsed < 2.0
 
 
 async def test_receiver_down_fails_without_raising(
