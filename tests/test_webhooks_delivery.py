@@ -303,3 +303,16 @@ async def test_deployment_events_name_their_stage(receiver: Receiver, webhooks: 
     assert body["severity"] == "error"
     assert body["message"] == "deployment dpl_42 (1.4.0) failed"
     assert body["data"] == {"deployment_id": "dpl_42", "version": "1.4.0", "url": None}
+
+
+async def test_oversized_alerts_are_bounded(receiver: Receiver, webhooks: WebhookManager) -> None:
+    """A huge message is cut and huge data replaced by a note: the body stays under 256 KiB."""
+    webhooks.add_webhook(fast(receiver.url))
+    await (await webhooks.send_warning("x" * 100_000, data={"dump": "y" * 1_000_000}))
+    request = receiver.wait_for(1)[0]
+    body = request.json()
+    assert len(request.body) <= 256 * 1024
+    assert len(body["message"]) == 4000
+    assert body["message"].endswith("…")
+    assert body["data"] == {"truncated": body["data"]["truncated"]}
+    assert "over 262144" in body["data"]["truncated"]

@@ -135,7 +135,9 @@ class WebhookConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "url", validate_url(self.url, "WebhookConfig.url"))
-        set_(self, "_types", _event_types(self.event_types))
+        types = _event_types(self.event_types)
+        set_(self, "_types", types)
+        set_(self, "event_types", types)  # a generator would be spent: keep the normalised set
         headers = dict(self.headers or {})
         for key, value in headers.items():
             if not isinstance(key, str) or not isinstance(value, str):

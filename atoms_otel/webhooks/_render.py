@@ -11,7 +11,10 @@ from typing import Any, Final
 from atoms_otel import scrubbing
 from atoms_otel.webhooks._model import WebhookFormat, WebhookPayload, rfc3339
 
-__all__ = ["render"]
+__all__ = ["MAX_BODY_BYTES", "MAX_MESSAGE_CHARS", "render"]
+
+MAX_MESSAGE_CHARS: Final = 4000
+MAX_BODY_BYTES: Final = 256 * 1024
 
 _SLACK_EMOJI: Final = {
     "info": ":large_blue_circle:",
@@ -83,8 +86,20 @@ def _slack(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(payload: WebhookPayload, fmt: WebhookFormat) -> bytes:
-    """The request body for ``payload`` in ``fmt`` (UTF-8 JSON)."""
+    """The request body for ``payload`` in ``fmt`` (UTF-8 JSON), at most :data:`MAX_BODY_BYTES`:
+    a longer message is cut, and ``data`` too large to fit is replaced by a note saying so."""
     body = _scrubbed(payload)
+    body["message"] = _cut(body["message"], MAX_MESSAGE_CHARS)
+    encoded = _encode(payload, fmt, body)
+    if len(encoded) > MAX_BODY_BYTES:
+        body["data"] = {
+            "truncated": f"data omitted: the alert was {len(encoded)} bytes, over {MAX_BODY_BYTES}"
+        }
+        encoded = _encode(payload, fmt, body)
+    return encoded
+
+
+def _encode(payload: WebhookPayload, fmt: WebhookFormat, body: dict[str, Any]) -> bytes:
     if fmt is WebhookFormat.SLACK:
         return _json(_slack(body))
     if fmt is WebhookFormat.STANDARD_WEBHOOKS:
