@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from atoms_otel.webhooks._client import WebhookClient, parse_retry_after
 from atoms_otel.webhooks._delivery import DeliveryStatus, WebhookDelivery
-from atoms_otel.webhooks._manager import WebhookManager, deliveries_counter, health_severity
+from atoms_otel.webhooks._manager import WebhookManager, deliveries_counter
 from atoms_otel.webhooks._model import (
     DeliveryOutcome,
     DeliveryResult,
@@ -30,6 +30,7 @@ from atoms_otel.webhooks._model import (
     WebhookFormat,
     WebhookPayload,
 )
+from atoms_otel.webhooks._senders import health_severity
 from atoms_otel.webhooks._signing import generate_webhook_secret, verify_signature
 
 __all__ = [
