@@ -67,6 +67,16 @@ from atoms_otel.metrics import (
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.webhooks import (
+    WebhookClient,
+    WebhookConfig,
+    WebhookEventType,
+    WebhookFormat,
+    WebhookManager,
+    WebhookPayload,
+    configure_vercel_webhook,
+    webhook_manager,
+)
 
 __all__ = [
     "REDACTED",
@@ -104,10 +114,17 @@ __all__ = [
     "StructuredFormatter",
     "SupabaseHealthCheck",
     "Telemetry",
+    "WebhookClient",
+    "WebhookConfig",
+    "WebhookEventType",
+    "WebhookFormat",
+    "WebhookManager",
+    "WebhookPayload",
     "__version__",
     "check_health",
     "clear_context",
     "configure",
+    "configure_vercel_webhook",
     "current_context",
     "force_flush",
     "get_correlation_id",
@@ -131,4 +148,5 @@ __all__ = [
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "webhook_manager",
 ]
