@@ -8,6 +8,7 @@ Every public name is importable from here; the modules behind them are implement
 
 from atoms_otel._settings import ConfigurationError
 from atoms_otel._version import __version__
+from atoms_otel.api_models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
 from atoms_otel.config import (
     AdvancedOptions,
     MetricsOptions,
@@ -32,6 +33,24 @@ from atoms_otel.context import (
     set_user_id,
 )
 from atoms_otel.endpoints import router
+from atoms_otel.health import (
+    AuthKitHealthCheck,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    ComponentHealth,
+    ComponentType,
+    CustomHealthCheck,
+    HealthCheck,
+    HealthMonitor,
+    HealthReport,
+    HealthStatus,
+    PerformanceMonitor,
+    SupabaseHealthCheck,
+    check_health,
+    get_health_monitor,
+    register_health_check,
+)
 from atoms_otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
 from atoms_otel.metrics import (
     Counter,
@@ -49,34 +68,69 @@ from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
 from atoms_otel.serverless import ServerlessFlushMiddleware
+from atoms_otel.webhooks import (
+    WebhookClient,
+    WebhookConfig,
+    WebhookEventType,
+    WebhookFormat,
+    WebhookManager,
+    WebhookPayload,
+    configure_vercel_webhook,
+    webhook_manager,
+)
 
 __all__ = [
     "REDACTED",
     "AdvancedOptions",
     "AtomLogger",
+    "AuthKitHealthCheck",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "ComponentHealth",
+    "ComponentType",
     "ConfigurationError",
     "ConsoleFormatter",
     "Counter",
+    "CustomHealthCheck",
+    "DashboardResponse",
     "Event",
     "EventHub",
     "Gauge",
+    "HealthCheck",
+    "HealthCheckResponse",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthStatus",
     "Histogram",
     "LogContext",
     "MetricsOptions",
     "MetricsRegistry",
+    "MetricsSnapshotResponse",
     "PerformanceMetric",
+    "PerformanceMonitor",
     "Plugin",
     "Scrubber",
     "ScrubbingOptions",
     "ServerlessFlushMiddleware",
     "StructuredFormatter",
+    "SupabaseHealthCheck",
     "Telemetry",
+    "WebhookClient",
+    "WebhookConfig",
+    "WebhookEventType",
+    "WebhookFormat",
+    "WebhookManager",
+    "WebhookPayload",
     "__version__",
+    "check_health",
     "clear_context",
     "configure",
+    "configure_vercel_webhook",
     "current_context",
     "force_flush",
     "get_correlation_id",
+    "get_health_monitor",
     "get_logger",
     "get_metrics_registry",
     "get_request_path",
@@ -89,10 +143,12 @@ __all__ = [
     "record_error",
     "record_http_request",
     "record_tool_execution",
+    "register_health_check",
     "router",
     "set_correlation_id",
     "set_request_path",
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "webhook_manager",
 ]

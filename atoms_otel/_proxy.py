@@ -146,19 +146,26 @@ class _ProxyMeter(metrics_api.Meter):
         super().__init__(args[0], version=args[1], schema_url=args[2])
         self._args = args
         self._real = real
+        # Synchronous instruments are held by the code that records into them: weak references
+        # let unused ones go. Observable ones are often not kept by anyone (their callbacks are
+        # the point), so they are held strongly, as the SDK holds its own.
         self._instruments: weakref.WeakSet[_ProxyInstrument] = weakref.WeakSet()
+        self._observables: list[_ProxyInstrument] = []
         self._lock = threading.Lock()
 
     def _rebind(self, provider: metrics_api.MeterProvider) -> None:
         with self._lock:
             self._real = provider.get_meter(*self._args)
-            for instrument in list(self._instruments):
+            for instrument in [*self._instruments, *self._observables]:
                 instrument._rebind(self._real)
 
     def _make(self, cls: type[_ProxyInstrument], factory: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             instrument = cls(factory, args, kwargs, self._real)
-            self._instruments.add(instrument)
+            if isinstance(instrument, _Observable):
+                self._observables.append(instrument)
+            else:
+                self._instruments.add(instrument)
             return instrument
 
     def create_counter(self, name: str, unit: str = "", description: str = "") -> metrics_api.Counter:

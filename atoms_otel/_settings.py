@@ -48,7 +48,9 @@ class Settings:
     excluded_urls: tuple[str, ...]
     webhook_url: str | None
     webhook_secret: str | None
+    webhook_log_level: int | None
     api_token: str | None
+    protect_metrics: bool
     trace_sampler: str
     trace_sampler_arg: float | None
     metric_export_interval_ms: int
@@ -126,6 +128,26 @@ def _log_level(value: Any) -> int:
     if isinstance(value, str) and value.strip().upper() in _LEVELS:
         return _LEVELS[value.strip().upper()]
     raise _Invalid("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+
+
+def _optional_log_level(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+        return None
+    return _log_level(value)
+
+
+def _webhook_secret(value: Any) -> str | None:
+    """A Standard Webhooks secret, ``whsec_<base64>`` (checked by the webhooks module)."""
+    text = _optional_text(value)
+    if text is None:
+        return None
+    from atoms_otel.webhooks._signing import parse_secret
+
+    try:
+        parse_secret(text)
+    except ConfigurationError as exc:
+        raise _Invalid(str(exc).removeprefix("secret: ")) from None
+    return text
 
 
 def _choice(*choices: str, lower: bool = True) -> Callable[[Any], str]:
@@ -261,8 +283,10 @@ _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("slow_request_ms", ("ATOMS_OTEL_SLOW_REQUEST_MS",), _number(minimum=0), 1000.0),
     _Param("excluded_urls", ("ATOMS_OTEL_EXCLUDED_URLS",), _paths, ("/metrics", "/health*")),
     _Param("webhook_url", ("ATOMS_OTEL_WEBHOOK_URL",), _url(), None),
-    _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _optional_text, None),
+    _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _webhook_secret, None),
+    _Param("webhook_log_level", ("ATOMS_OTEL_WEBHOOK_LOG_LEVEL",), _optional_log_level, None),
     _Param("api_token", ("ATOMS_OTEL_API_TOKEN",), _optional_text, None),
+    _Param("protect_metrics", ("ATOMS_OTEL_PROTECT_METRICS",), _boolean, False),
     _Param("trace_sampler", ("OTEL_TRACES_SAMPLER",), _choice(*_SAMPLERS), "parentbased_always_on"),
     _Param("trace_sampler_arg", ("OTEL_TRACES_SAMPLER_ARG",), _number(minimum=0, maximum=1), None),
     _Param("metric_export_interval_ms", ("OTEL_METRIC_EXPORT_INTERVAL",), _integer(minimum=100), 10_000),
@@ -308,6 +332,9 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
             sources[param.name] = source
         except _Invalid as exc:
             problems.append(f"{where}{_show(param.name, raw)}: {exc}")
+    if not problems and values["protect_metrics"] and not values["api_token"]:
+        where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
+        problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
     if problems:
         raise ConfigurationError("invalid atoms_otel configuration:\n  - " + "\n  - ".join(problems))
 

@@ -253,6 +253,27 @@ class Gauge(_Metric):
                     self._instrument._real.add(value, dict(key) or None)
 
 
+ObservedValues = Callable[[], Mapping[tuple[tuple[str, str], ...], float] | float]
+
+
+def _observer(
+    component: str, callback: ObservedValues
+) -> Callable[[metrics_api.CallbackOptions], Iterator[metrics_api.Observation]]:
+    def observe(_options: metrics_api.CallbackOptions) -> Iterator[metrics_api.Observation]:
+        try:
+            values = callback()
+            if isinstance(values, Mapping):
+                observations = [metrics_api.Observation(v, dict(k)) for k, v in values.items()]
+            else:
+                observations = [metrics_api.Observation(values)]
+        except Exception as exc:
+            _guard.report_internal_error(component, exc)
+            return iter(())
+        return iter(observations)
+
+    return observe
+
+
 class MetricsRegistry:
     """The metrics atoms_otel records, by name, plus any you create through it.
 
@@ -309,28 +330,21 @@ class MetricsRegistry:
         )
 
     def observable_gauge(
-        self,
-        name: str,
-        callback: Callable[[], Mapping[tuple[tuple[str, str], ...], float] | float],
-        description: str = "",
-        unit: str = "",
+        self, name: str, callback: ObservedValues, description: str = "", unit: str = ""
     ) -> metrics_api.ObservableGauge:
         """A gauge read at collection time. ``callback()`` returns a number, or a mapping from
         label tuples (``(("component", "db"),)``) to numbers. A failing callback is contained."""
+        return self.meter.create_observable_gauge(
+            name, [_observer(f"observable gauge {name}", callback)], unit, description or name
+        )
 
-        def observe(_options: metrics_api.CallbackOptions) -> Iterator[metrics_api.Observation]:
-            try:
-                values = callback()
-                if isinstance(values, Mapping):
-                    observations = [metrics_api.Observation(v, dict(k)) for k, v in values.items()]
-                else:
-                    observations = [metrics_api.Observation(values)]
-            except Exception as exc:
-                _guard.report_internal_error(f"observable gauge {name}", exc)
-                return iter(())
-            return iter(observations)
-
-        return self.meter.create_observable_gauge(name, [observe], unit, description or name)
+    def observable_counter(
+        self, name: str, callback: ObservedValues, description: str = "", unit: str = ""
+    ) -> metrics_api.ObservableCounter:
+        """A monotonic count read at collection time (``callback`` as for :meth:`observable_gauge`)."""
+        return self.meter.create_observable_counter(
+            name, [_observer(f"observable counter {name}", callback)], unit, description or name
+        )
 
     def get(self, name: str) -> _Metric | None:
         """A metric by its OpenTelemetry name (``http.requests``) or Prometheus name
@@ -409,6 +423,11 @@ class MetricsRegistry:
             "Cache operations by operation and result (hit, miss, error, ok)",
             labels=("operation", "result", "cache"),
             registry=self,
+        )
+        self.observable_counter(
+            "atoms_otel.internal_errors",
+            lambda: {(("component", name),): n for name, n in _guard.internal_error_counts().items()},
+            "Failures inside atoms_otel that were contained (the application was unaffected)",
         )
 
     def record_http_request(self, method: str, path: str, status_code: int, duration_seconds: float) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,10 +177,18 @@ def _parallel(calls: Sequence[Any], timeout_s: float) -> list[bool]:
         except Exception:
             results[index] = False
 
-    pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="atoms-otel-flush")
-    futures = [pool.submit(run, i) for i in range(len(calls))]
-    wait(futures, timeout=timeout_s + 0.5)
-    pool.shutdown(wait=False, cancel_futures=True)
+    threads = []
+    for index in range(len(calls)):
+        thread = threading.Thread(target=run, args=(index,), name="atoms-otel-flush", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # too late in interpreter shutdown for threads: do it inline
+            run(index)
+            continue
+        threads.append(thread)
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
     return results
 
 

@@ -161,13 +161,21 @@ def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTele
     registry = MetricsRegistry("tests.observable", preconfigured=False)
     registry.observable_gauge("pool_size", lambda: {(("pool", "db"),): 4.0}, "Pool size")
 
-    def broken() -> float:
-        raise RuntimeError("sensor down")
+    sensor = {"down": True}
 
+    def broken() -> float:
+        if sensor["down"]:
+            raise RuntimeError("sensor down")
+        return 1.0
+
+    # Observable instruments live as long as the process (as in the SDK): repair it afterwards.
     registry.observable_gauge("broken_gauge", broken, "Broken")
-    assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
-    assert "broken_gauge" not in capture_telemetry.metrics()
-    assert atoms_otel._guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+    try:
+        assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
+        assert "broken_gauge" not in capture_telemetry.metrics()
+        assert atoms_otel._guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+    finally:
+        sensor["down"] = False
 
 
 def test_counting_is_exact_under_thread_concurrency(capture_telemetry: CapturedTelemetry) -> None:
@@ -220,3 +228,26 @@ def test_gauge_value_survives_reconfiguration(capture_telemetry: CapturedTelemet
     capture_telemetry.reconfigure()
     gauge.dec()
     assert capture_telemetry.metric_value("in_flight") == 2
+
+
+def test_contained_internal_errors_are_exposed_as_a_metric(capture_telemetry: CapturedTelemetry) -> None:
+    """Every contained failure is counted in atoms_otel_internal_errors_total{component}."""
+    atoms_otel._guard.raise_internal_errors = False
+    atoms_otel._guard.report_internal_error("demo component", RuntimeError("x"))
+    atoms_otel._guard.report_internal_error("demo component", RuntimeError("y"))
+    text = capture_telemetry.prometheus_text()
+    assert 'atoms_otel_internal_errors_total{component="demo component"} 2.0' in text
+
+
+def test_observable_instruments_created_before_configure_survive_garbage_collection(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """An observable gauge whose handle nobody keeps is still collected after re-configuration."""
+    import gc
+
+    atoms_otel.shutdown()
+    registry = MetricsRegistry("tests.unreferenced", preconfigured=False)
+    registry.observable_gauge("unreferenced_gauge", lambda: 7.0, "Nobody holds this instrument")
+    gc.collect()
+    capture_telemetry.reconfigure()
+    assert capture_telemetry.metric_value("unreferenced_gauge") == 7.0

@@ -1,0 +1,285 @@
+"""Live numbers for the dashboard and ``PerformanceMonitor``, computed from our own metrics.
+
+No extra metric reader: each reading is a snapshot of the one Prometheus reader
+(``Telemetry.metrics_snapshot()``, cumulative). A small ring keeps, per reading, the totals of
+``http.requests`` (all, and 5xx) and the merged buckets of ``http.request.duration``; rates over a
+window are differences between the newest reading and the newest one at least ``window`` old.
+Percentiles are estimated from histogram buckets by linear interpolation inside the bucket (what
+Prometheus' ``histogram_quantile`` does), so they are only as precise as the bucket bounds.
+
+Bounds: the ring keeps at most 1024 readings at least 1 s apart (older ones are dropped, and a
+window longer than the ring reaches is answered over what it does reach — ``window_s`` in the
+result says how long); the recent-errors ring keeps the last 100 ``error.unhandled`` events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, Metric, MetricsData, NumberDataPoint
+
+from atoms_otel.health._model import sanitize_message
+from atoms_otel.plugins import Event
+
+__all__ = [
+    "LiveSignals",
+    "RecentErrors",
+    "ToolStats",
+    "WindowStats",
+    "active",
+    "gauge_total",
+    "iter_metrics",
+    "percentile",
+    "set_active",
+    "tool_stats",
+]
+
+MAX_SAMPLES: Final = 1024
+MIN_SPACING_S: Final = 1.0
+MAX_RECENT_ERRORS: Final = 100
+
+
+def iter_metrics(data: MetricsData | None) -> Iterator[Metric]:
+    """Every metric in a snapshot, across resources and scopes."""
+    if data is None:
+        return
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            yield from scope_metrics.metrics
+
+
+def percentile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float | None:
+    """The ``q`` quantile (0..1) of a histogram with explicit ``bounds`` and per-bucket ``counts``
+    (one more count than bounds: the last is the +Inf bucket), by linear interpolation within the
+    bucket. ``None`` without observations. In the +Inf bucket: the highest finite bound."""
+    total = sum(counts)
+    if total <= 0 or not bounds:
+        return None
+    rank = q * total
+    cumulative = 0.0
+    for index, count in enumerate(counts):
+        if count <= 0:
+            continue
+        if cumulative + count >= rank:
+            if index >= len(bounds):
+                return float(bounds[-1])
+            lower = float(bounds[index - 1]) if index > 0 else 0.0
+            upper = float(bounds[index])
+            return lower + (upper - lower) * max(rank - cumulative, 0.0) / count
+        cumulative += count
+    return float(bounds[-1])
+
+
+@dataclass(frozen=True)
+class _Sample:
+    at: float
+    requests: float
+    errors: float
+    bounds: tuple[float, ...]
+    buckets: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """HTTP traffic over a window (``window_s`` is the span actually covered by readings)."""
+
+    window_s: float
+    requests: float
+    errors: float
+    request_rate: float
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class ToolStats:
+    """One tool's calls since the pipeline started."""
+
+    tool: str
+    calls: float
+    errors: float
+    error_rate: float
+    avg_duration_ms: float | None
+    p95_ms: float | None
+
+
+def _sample(data: MetricsData | None, at: float) -> _Sample:
+    requests = errors = 0.0
+    bounds: tuple[float, ...] = ()
+    buckets: list[float] = []
+    for metric in iter_metrics(data):
+        if metric.name == "http.requests":
+            for point in metric.data.data_points:
+                if isinstance(point, NumberDataPoint):
+                    requests += point.value
+                    if str((point.attributes or {}).get("status", "")).startswith("5"):
+                        errors += point.value
+        elif metric.name == "http.request.duration":
+            for point in metric.data.data_points:
+                if not isinstance(point, HistogramDataPoint):
+                    continue
+                if not bounds:
+                    bounds, buckets = tuple(point.explicit_bounds), [0.0] * len(point.bucket_counts)
+                if tuple(point.explicit_bounds) == bounds:
+                    for i, count in enumerate(point.bucket_counts):
+                        buckets[i] += count
+    return _Sample(at, requests, errors, bounds, tuple(buckets))
+
+
+class LiveSignals:
+    """The ring of readings behind request rate, error rate and latency percentiles."""
+
+    def __init__(self, *, max_samples: int = MAX_SAMPLES, min_spacing_s: float = MIN_SPACING_S) -> None:
+        self._samples: deque[_Sample] = deque(maxlen=max_samples)
+        self._min_spacing_s = min_spacing_s
+        self._lock = threading.Lock()
+        # Counters are cumulative from the pipeline's start, which is when this is created.
+        self._samples.append(_Sample(time.monotonic(), 0.0, 0.0, (), ()))
+
+    def observe(self, data: MetricsData | None) -> _Sample:
+        """Add a reading from a snapshot (kept if at least 1 s after the previous one)."""
+        sample = _sample(data, time.monotonic())
+        with self._lock:
+            last = self._samples[-1]
+            if sample.requests < last.requests:  # counters went back: a new pipeline; start over
+                self._samples.clear()
+                self._samples.append(sample)
+            elif sample.at - last.at >= self._min_spacing_s:
+                self._samples.append(sample)
+        return sample
+
+    def window(self, window_s: float, newest: _Sample) -> WindowStats:
+        """Traffic between ``newest`` and the newest stored reading at least ``window_s`` older."""
+        with self._lock:
+            samples = list(self._samples)
+        start = newest.at - window_s
+        base = samples[0]
+        for sample in samples:
+            if sample.at <= start:
+                base = sample
+            else:
+                break
+        span = max(newest.at - base.at, 0.0)
+        requests = max(newest.requests - base.requests, 0.0)
+        errors = max(newest.errors - base.errors, 0.0)
+        counts: list[float] = list(newest.buckets)
+        if base.bounds == newest.bounds and base.buckets:
+            counts = [max(n - b, 0.0) for n, b in zip(newest.buckets, base.buckets, strict=True)]
+
+        def ms(q: float) -> float | None:
+            value = percentile(q, newest.bounds, counts)
+            return None if value is None else round(value * 1000.0, 3)
+
+        return WindowStats(
+            window_s=round(span, 3),
+            requests=requests,
+            errors=errors,
+            request_rate=round(requests / span, 6) if span > 0 else 0.0,
+            error_rate=round(errors / requests, 6) if requests else 0.0,
+            p50_ms=ms(0.50),
+            p95_ms=ms(0.95),
+            p99_ms=ms(0.99),
+        )
+
+
+def tool_stats(data: MetricsData | None) -> list[ToolStats]:
+    """Per-tool calls, errors and latency from ``tool.executions`` / ``tool.execution.duration``."""
+    calls: dict[str, list[float]] = {}
+    durations: dict[str, tuple[float, float, tuple[float, ...], list[float]]] = {}
+    for metric in iter_metrics(data):
+        if metric.name == "tool.executions":
+            for point in metric.data.data_points:
+                if isinstance(point, NumberDataPoint):
+                    attributes = point.attributes or {}
+                    entry = calls.setdefault(str(attributes.get("tool", "")), [0.0, 0.0])
+                    entry[0] += point.value
+                    if attributes.get("status") not in ("success", "ok"):
+                        entry[1] += point.value
+        elif metric.name == "tool.execution.duration":
+            for point in metric.data.data_points:
+                if isinstance(point, HistogramDataPoint):
+                    tool = str((point.attributes or {}).get("tool", ""))
+                    total, count, bounds, buckets = durations.get(
+                        tool, (0.0, 0.0, tuple(point.explicit_bounds), [0.0] * len(point.bucket_counts))
+                    )
+                    if tuple(point.explicit_bounds) == bounds:
+                        buckets = [b + c for b, c in zip(buckets, point.bucket_counts, strict=True)]
+                        durations[tool] = (total + point.sum, count + point.count, bounds, buckets)
+    result = []
+    for tool, (count, failed) in calls.items():
+        total, observed, bounds, buckets = durations.get(tool, (0.0, 0.0, (), []))
+        p95 = percentile(0.95, bounds, buckets)
+        result.append(
+            ToolStats(
+                tool=tool,
+                calls=count,
+                errors=failed,
+                error_rate=round(failed / count, 6) if count else 0.0,
+                avg_duration_ms=round(total / observed * 1000.0, 3) if observed else None,
+                p95_ms=None if p95 is None else round(p95 * 1000.0, 3),
+            )
+        )
+    return result
+
+
+def gauge_total(data: MetricsData | None, name: str) -> float:
+    """The sum of a gauge's (or up-down counter's) series, e.g. ``active_connections``."""
+    return sum(
+        point.value
+        for metric in iter_metrics(data)
+        if metric.name == name
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    )
+
+
+class RecentErrors:
+    """The last 100 ``error.unhandled`` events, newest first on read."""
+
+    def __init__(self, maxlen: int = MAX_RECENT_ERRORS) -> None:
+        self._events: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        data = event.data
+        status = data.get("status_code")
+        entry = {
+            "timestamp": event.timestamp,
+            "error_type": sanitize_message(data.get("error_type", ""))[:100],
+            "method": sanitize_message(data.get("method", ""))[:16],
+            "route": sanitize_message(data.get("route", "")),
+            "status_code": status if isinstance(status, int) and not isinstance(status, bool) else None,
+            "message": sanitize_message(event.message),
+            "correlation_id": _short(event.correlation_id),
+            "trace_id": _short(event.trace_id),
+        }
+        with self._lock:
+            self._events.append(entry)
+
+    def latest(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(reversed(self._events))[:limit]
+
+
+def _short(value: object) -> str | None:
+    return None if value is None else sanitize_message(value)[:64]
+
+
+_active: tuple[LiveSignals, RecentErrors] | None = None
+
+
+def set_active(signals: tuple[LiveSignals, RecentErrors] | None) -> None:
+    """The health plugin installs its rings here at setup and removes them at shutdown."""
+    global _active
+    _active = signals
+
+
+def active() -> tuple[LiveSignals, RecentErrors] | None:
+    return _active
