@@ -4,8 +4,11 @@
 
 Routes produce every signal the dashboards and alert rules read: requests of each status class,
 an unhandled exception (a 500 and ``errors_total``), slow requests, tool executions that succeed
-and fail, database queries and cache lookups, and measured operations. Set OTEL_EXPORTER_OTLP_ENDPOINT to
-push traces, metrics and logs to an OpenTelemetry Collector as well as serving ``/metrics``.
+and fail, database queries behind a circuit breaker, cache lookups, measured operations, and
+health checks (the database reports degraded for 30 s after a failed query). Set
+ATOMS_OTEL_WEBHOOK_URL to receive alerts (unhandled errors, health changes) as webhooks, and
+OTEL_EXPORTER_OTLP_ENDPOINT to push traces, metrics and logs to an OpenTelemetry Collector (it
+serves ``/metrics`` either way).
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 
 import atoms_otel
-from atoms_otel import LogContext, PerformanceMetric, get_logger
+from atoms_otel import (
+    CircuitBreaker,
+    CircuitOpenError,
+    ComponentType,
+    CustomHealthCheck,
+    HealthStatus,
+    LogContext,
+    PerformanceMetric,
+    get_logger,
+    register_health_check,
+)
 
 app = FastAPI(title="atoms-otel stack example")
 logger = get_logger("stack_service")
@@ -31,10 +44,21 @@ class ToolFailed(Exception):
     """A tool could not do its job (the caller gets a 422)."""
 
 
+_last_database_failure = 0.0
+items_db = CircuitBreaker("items-db", failure_threshold=5, reset_timeout_s=10)
+
+
 class DatabaseUnavailable(Exception):
     """The stand-in database failed (the caller gets a 503)."""
 
 
+def database_health() -> HealthStatus:
+    """Degraded while a query failed in the last 30 s."""
+    recent = time.monotonic() - _last_database_failure < 30
+    return HealthStatus.DEGRADED if _last_database_failure and recent else HealthStatus.HEALTHY
+
+
+@items_db
 async def _load_item(item_id: int) -> dict[str, Any] | None:
     """A stand-in for a database query: timed and counted in database_queries_total.
     Item 0 makes the query fail."""
@@ -43,6 +67,8 @@ async def _load_item(item_id: int) -> dict[str, Any] | None:
     ok = item_id != 0
     atoms_otel.record_database_query("select", time.perf_counter() - started, ok, table="items")
     if not ok:
+        global _last_database_failure
+        _last_database_failure = time.monotonic()
         raise DatabaseUnavailable("items table unavailable")
     return _ITEMS.get(item_id)
 
@@ -56,7 +82,7 @@ async def read_item(item_id: int) -> dict[str, Any]:
         return cached
     try:
         item = await _load_item(item_id)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, CircuitOpenError) as exc:
         logger.error("database query failed", extra_fields={"item_id": item_id})
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     if item is None:
@@ -105,3 +131,7 @@ async def boom() -> None:
 
 
 atoms_otel.configure(app=app, service_name="atoms-mcp", service_version="0.1.0")
+register_health_check(CustomHealthCheck("database", ComponentType.DATABASE, database_health, critical=True))
+register_health_check(
+    CustomHealthCheck("cache", ComponentType.CACHE, lambda: len(_cache) < 10_000, critical=False)
+)

@@ -12,9 +12,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +66,39 @@ class Stack:
     statuses: dict[int, int]
 
 
-def _start_service(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+class _RejectingReceiver(BaseHTTPRequestHandler):
+    """A webhook receiver that refuses every alert (400): deliveries end as ``rejected``."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).received += 1
+        self.send_response(400)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook_receiver() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RejectingReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/atoms"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _start_service(workdir: Path, webhook_url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
+        "ATOMS_OTEL_WEBHOOK_URL": webhook_url,
         "ATOMS_OTEL_SLOW_REQUEST_MS": "200",
         "ATOMS_OTEL_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
@@ -146,9 +177,9 @@ def _drive_traffic(client: httpx.Client) -> dict[int, int]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: str) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
-    service, url = _start_service(workdir)
+    service, url = _start_service(workdir, webhook_receiver)
     prometheus = None
     try:
         prometheus = start_prometheus(workdir, _prometheus_config(url))
@@ -235,6 +266,18 @@ def test_5xx_traffic_puts_high_error_rate_and_tool_failure_alerts_in_pending(sta
         lambda: {"HighErrorRate", "HighToolFailureRate"} <= active(), timeout=15, what="alerts pending"
     )
     assert "SlowRequests" not in active()
+
+
+def test_rejected_webhook_alerts_fire_webhook_delivery_failures(stack: Stack) -> None:
+    """The service's error alerts are refused by the receiver: WebhookDeliveryFailures fires."""
+
+    def firing() -> list[dict[str, Any]]:
+        alerts = stack.prometheus.api("alerts")["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] == "WebhookDeliveryFailures"]
+
+    alerts = stack.prometheus.wait_for(firing, timeout=15, what="WebhookDeliveryFailures")
+    assert alerts[0]["labels"]["outcome"] == "rejected" and alerts[0]["state"] == "firing"
+    assert _RejectingReceiver.received > 0
 
 
 def test_every_metric_the_dashboards_and_rules_read_is_exposed(stack: Stack) -> None:
