@@ -4,11 +4,11 @@
 
 Routes produce every signal the dashboards and alert rules read: requests of each status class,
 an unhandled exception (a 500 and ``errors_total``), slow requests, tool executions that succeed
-and fail, database queries behind a circuit breaker, cache lookups, measured operations, and
-health checks (the database reports degraded for 30 s after a failed query). Set
-ATOMS_OTEL_WEBHOOK_URL to receive alerts (unhandled errors, health changes) as webhooks, and
-OTEL_EXPORTER_OTLP_ENDPOINT to push traces, metrics and logs to an OpenTelemetry Collector (it
-serves ``/metrics`` either way).
+and fail (over plain HTTP at ``/tools/{name}``, and as MCP tools at ``/mcp/``), database queries
+behind a circuit breaker, cache lookups, measured operations, and health checks (the database
+reports degraded for 30 s after a failed query). Set ATOMS_OTEL_WEBHOOK_URL to receive alerts
+(unhandled errors, health changes) as webhooks, and OTEL_EXPORTER_OTLP_ENDPOINT to push traces,
+metrics and logs to an OpenTelemetry Collector (it serves ``/metrics`` either way).
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from mcp.server.mcpserver import MCPServer
 
 import atoms_otel
 from atoms_otel import (
@@ -33,8 +36,18 @@ from atoms_otel import (
     register_health_check,
 )
 
-app = FastAPI(title="atoms-otel stack example")
 logger = get_logger("stack_service")
+mcp = MCPServer("atoms-stack-tools", instructions="Look up items and add numbers.")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with mcp.session_manager.run():  # MCP sessions live as long as the service
+        yield
+
+
+app = FastAPI(title="atoms-otel stack example", lifespan=lifespan)
+app.mount("/mcp", mcp.streamable_http_app(streamable_http_path="/"))
 
 _ITEMS = {n: {"id": n, "name": f"item-{n}"} for n in range(1, 51)}
 _cache: dict[int, dict[str, Any]] = {}
@@ -114,6 +127,21 @@ async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
     atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=True)
     return result
+
+
+@mcp.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@mcp.tool()
+async def lookup_item(item_id: int) -> dict[str, Any]:
+    """An item by id; unknown ids fail (counted as MCP tool errors)."""
+    item = await _load_item(item_id)
+    if item is None:
+        raise KeyError(f"no item {item_id}")
+    return item
 
 
 @app.get("/slow")

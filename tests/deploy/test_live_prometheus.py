@@ -8,6 +8,7 @@ queries, every dashboard query and every rule run through Prometheus's HTTP API.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mcp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -64,6 +66,7 @@ class Stack:
     service_url: str
     exposition: bytes
     statuses: dict[int, int]
+    mcp_errors: list[bool]
 
 
 class _RejectingReceiver(BaseHTTPRequestHandler):
@@ -176,6 +179,17 @@ def _drive_traffic(client: httpx.Client) -> dict[int, int]:
     return statuses
 
 
+async def _call_mcp_tools(service_url: str, rounds: int) -> list[bool]:
+    """MCP tool calls through the SDK's real client: ``add`` succeeds, ``lookup_item(999)`` fails.
+    Returns each call's isError."""
+    outcomes = []
+    async with mcp.Client(f"{service_url}/mcp/") as client:
+        for _ in range(rounds):
+            outcomes.append((await client.call_tool("add", {"a": 1, "b": 2})).is_error)
+            outcomes.append((await client.call_tool("lookup_item", {"item_id": 999})).is_error)
+    return outcomes
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: str) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
@@ -186,9 +200,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: str) -> It
         prometheus.wait_until_scraped(SERVICE_JOB)
         with httpx.Client(base_url=url, timeout=10) as client:
             statuses = _drive_traffic(client)
+            mcp_errors = asyncio.run(_call_mcp_tools(url, rounds=3))
             exposition = client.get("/metrics").content
         time.sleep(2.5)  # two more scrapes and rule evaluations after the last request
-        yield Stack(prometheus, url, exposition, statuses)
+        yield Stack(prometheus, url, exposition, statuses, mcp_errors)
     finally:
         if prometheus is not None:
             prometheus.stop()
@@ -209,6 +224,11 @@ def test_prometheus_scrapes_the_example_service(stack: Stack) -> None:
 def test_the_traffic_had_every_status_class(stack: Stack) -> None:
     """The driven traffic really produced 2xx, 404, 422, 500 and 503 responses."""
     assert {200, 404, 422, 500, 503} <= set(stack.statuses)
+
+
+def test_the_mcp_tool_calls_succeeded_and_failed_as_driven(stack: Stack) -> None:
+    """The real MCP client's calls reached the mounted server: add succeeded, lookup_item failed."""
+    assert stack.mcp_errors == [False, True] * 3
 
 
 @pytest.mark.parametrize("name", sorted(SEED_QUERIES))
