@@ -129,3 +129,11 @@ def test_the_service_image_is_built_from_files_that_exist(compose: dict[str, Any
     assert module is not None
     source = (ROOT / module.group(2) / f"{module.group(1)}.py").read_text()
     assert re.search(r"^app = FastAPI\(", source, re.MULTILINE)
+
+
+def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    """No floating tags: the stack that was checked is the stack that runs."""
+    for name, service in compose["services"].items():
+        if "image" in service:
+            image, _, tag = service["image"].rpartition(":")
+            assert image and re.fullmatch(r"v?\d+(\.\d+)+", tag), name
