@@ -149,6 +149,18 @@ def test_configure_does_not_install_the_flush_elsewhere() -> None:
     assert ServerlessFlushMiddleware not in [m.cls for m in app.user_middleware]
 
 
+def test_configure_after_the_app_started_wraps_the_running_stack() -> None:
+    """An app already serving cannot take new middleware: the flush wraps its built stack instead."""
+    from fastapi.testclient import TestClient
+
+    app = _app()
+    with TestClient(app) as client:
+        assert client.get("/work").status_code == 200
+        atoms_otel.configure(app=app, serverless=True, advanced=AdvancedOptions(log_stream=io.StringIO()))
+        assert isinstance(app.middleware_stack, ServerlessFlushMiddleware)
+        assert client.get("/work").json() == {"status": "done"}
+
+
 @pytest.fixture
 def silent_collector() -> Iterator[str]:
     """An endpoint that accepts connections and never answers (a collector that hangs)."""

@@ -35,9 +35,7 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
         app.include_router(router)
     _wrap_lifespan(app)
     if telemetry.settings.serverless:
-        from atoms_otel.serverless import ServerlessFlushMiddleware
-
-        app.add_middleware(ServerlessFlushMiddleware)  # added last: outermost, after every span ends
+        _install_serverless_flush(app)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -69,3 +67,14 @@ def _wrap_lifespan(app: Any) -> None:
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+def _install_serverless_flush(app: Any) -> None:
+    """Serverless mode: flush before each response ends. Installed last, so it is the outermost of
+    the app's middleware and flushes after every other middleware has ended its span."""
+    from atoms_otel.serverless import ServerlessFlushMiddleware
+
+    if app.middleware_stack is None:
+        app.add_middleware(ServerlessFlushMiddleware)
+    else:  # configure(app=...) after the app started: wrap the built stack
+        app.middleware_stack = ServerlessFlushMiddleware(app.middleware_stack)
