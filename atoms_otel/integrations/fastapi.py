@@ -1,7 +1,8 @@
-"""Instrument a FastAPI app: endpoints and startup hooks, installed once per app."""
+"""Instrument a FastAPI app: the request middleware, endpoints and startup hooks, installed once."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,22 @@ if TYPE_CHECKING:
 __all__ = ["instrument_app"]
 
 _MARK = "_atoms_otel_instrumented"
+_logger = logging.getLogger("atoms_otel")
+
+# FastAPI >= 0.16x opens its own server span, duration histogram and operation spans as soon as
+# global providers exist. Our middleware produces the server span and the contract metrics at a
+# fraction of the cost (bench/bench_http.py), so the native telemetry is turned off for the apps
+# we instrument: one server span per request, never two.
+_NATIVE_OFF = {"tracing": False, "metrics": False, "logs": False}
 
 
 def instrument_app(app: Any, telemetry: Telemetry) -> None:
-    """Add ``/metrics`` (and the observability router) and reroute server logs at startup.
+    """Add the request middleware, ``/metrics`` (and the observability router), and reroute server
+    logs at startup.
 
-    Idempotent: calling configure(app=app) again does not install anything twice.
+    Idempotent: calling configure(app=app) again does not install anything twice. Call it before
+    the app starts serving (at import time): an app that already built its middleware stack gets
+    the middleware wrapped around the whole stack instead.
     """
     from fastapi import FastAPI
 
@@ -34,7 +45,30 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     existing = {getattr(route, "path", None) for route in app.router.routes}
     if "/metrics" not in existing:
         app.include_router(router)
+    _disable_native_telemetry(app)
+    _install_middleware(app)
     _wrap_lifespan(app)
+
+
+def _disable_native_telemetry(app: Any) -> None:
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config.update(_NATIVE_OFF)
+
+
+def _install_middleware(app: Any) -> None:
+    from atoms_otel.middleware import TelemetryMiddleware
+
+    if app.middleware_stack is None:
+        # Outermost of the user's middleware (inside Starlette's ServerErrorMiddleware), so the
+        # span and the timings cover the app's own middleware too.
+        app.add_middleware(TelemetryMiddleware)
+        return
+    _logger.warning(
+        "atoms_otel: configure(app=...) was called after the app started; wrapping its middleware "
+        "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
+    )
+    app.middleware_stack = TelemetryMiddleware(app.middleware_stack)
 
 
 def _wrap_lifespan(app: Any) -> None:

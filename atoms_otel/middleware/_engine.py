@@ -1,0 +1,480 @@
+"""The request pipeline behind the four public middlewares, as one pure-ASGI layer.
+
+A request passes four stages, outermost first:
+
+1. **context** — correlation id (validated or generated), the caller's trace context and baggage,
+   the log context; the correlation id is echoed on the response. Done once per request, by the
+   first atoms_otel layer it meets.
+2. **tracking** — the HTTP server span, ``http_requests_total``, ``http_request_duration_seconds``,
+   ``active_connections``, and the ``Server-Timing`` / ``X-Response-Time`` headers.
+3. **performance** — slow requests: a WARNING line, ``http_slow_requests_total`` and an event.
+4. **errors** — an unhandled exception becomes a JSON 500 that carries the correlation id; it is
+   recorded on the span, counted in ``errors_total``, logged once and published as an event.
+
+Each public class enables some stages; ``configure(app=)`` installs :class:`TelemetryMiddleware`,
+which runs all four in one layer (one ``send`` wrapper instead of four). When several atoms_otel
+layers wrap the same request, per-request state in the scope makes each stage run exactly once.
+
+Why our own lean span instead of FastAPI 0.165's native telemetry: measured on the benchmark
+machine (bench/bench_http.py), FastAPI's native server span alone — without its operation spans
+and metrics — adds ~75 µs per request, the whole overhead budget. So ``configure(app=)`` turns the
+native telemetry off for the app it instruments, and this layer opens one span that follows the
+HTTP semantic conventions. When FastAPI's native span (or another instrumentor's server span) is
+already open — middleware added by hand without ``configure(app=)`` — the layer enriches that span
+instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import Any, ClassVar, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from atoms_otel import _guard, _proxy
+from atoms_otel._semconv import exception_type
+from atoms_otel._settings import Settings, resolve
+from atoms_otel._version import __version__
+from atoms_otel.config import Telemetry, get_telemetry
+from atoms_otel.context import correlation_id_var, request_path_var
+from atoms_otel.logs import get_logger
+from atoms_otel.metrics import get_metrics_registry
+from atoms_otel.middleware._headers import (
+    CORRELATION_HEADER,
+    REQUEST_ID_HEADER,
+    ExcludedPaths,
+    new_request_id,
+    read_headers,
+)
+from atoms_otel.middleware._routes import UNMATCHED, install_route_tracker, route_template
+from atoms_otel.plugins import Event
+
+__all__ = ["CONTEXT", "ERRORS", "PERFORMANCE", "TRACKING", "TelemetryMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+CONTEXT: Final = 0
+TRACKING: Final = 1
+PERFORMANCE: Final = 2
+ERRORS: Final = 4
+_ALL: Final = TRACKING | PERFORMANCE | ERRORS
+
+_STATE_KEY: Final = "atoms_otel.request"
+_KNOWN_METHODS: Final = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
+_ERROR_BODY_PREFIX: Final = b'{"detail":"Internal Server Error","correlation_id":"'
+
+# A context with no span in it (but not empty: an empty one means "the current context").
+_NO_TRACE: Final = otel_context.set_value("atoms_otel.no_exemplar", True, otel_context.Context())
+_tracer = _proxy.TRACER_PROVIDER.get_tracer("atoms_otel", __version__)
+_logger = get_logger("atoms_otel.http")
+_registry = get_metrics_registry()
+_slow_requests = _registry.counter(
+    "http.slow_requests",
+    "HTTP requests slower than ATOMS_OTEL_SLOW_REQUEST_MS, by method and route template",
+    labels=("method", "path"),
+)
+
+
+class _Config:
+    """The settings the middleware reads per request, prepared once per configure()."""
+
+    __slots__ = ("excluded", "settings", "slow_ms")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.excluded = ExcludedPaths(settings.excluded_urls)
+        self.slow_ms = settings.slow_request_ms
+
+
+_defaults: _Config | None = None
+_cached: _Config | None = None
+
+
+def _config(telemetry: Telemetry | None) -> _Config:
+    global _cached, _defaults
+    if telemetry is None:
+        if _defaults is None:
+            _defaults = _Config(resolve({}, {}))  # the table's defaults, before configure()
+        return _defaults
+    cached = _cached
+    if cached is None or cached.settings is not telemetry.settings:
+        cached = _cached = _Config(telemetry.settings)
+    return cached
+
+
+class _RequestState:
+    """Per-request state shared by the atoms_otel layers that see the request."""
+
+    __slots__ = (
+        "claimed",
+        "correlation_id",
+        "echo_request_id",
+        "error_type",
+        "excluded",
+        "method",
+        "recorded",
+        "root_path",
+        "route",
+        "span",
+        "start",
+        "status_code",
+        "tracker",
+    )
+
+    def __init__(self, scope: Scope, config: _Config) -> None:
+        self.start = time.perf_counter()
+        method = scope.get("method", "GET")
+        self.method: str = method if method in _KNOWN_METHODS else "_OTHER"
+        self.excluded = config.excluded(scope["path"])
+        self.root_path: str = scope.get("root_path", "")
+        self.claimed = 0
+        self.correlation_id = ""
+        self.echo_request_id = False
+        self.error_type: str | None = None
+        self.recorded: BaseException | None = None
+        self.route: str | None = None
+        self.span: trace.Span | None = None
+        self.status_code: int | None = None
+        self.tracker: Any = None
+
+    def template(self, scope: Scope) -> str:
+        route = self.route
+        if route is None:
+            try:
+                route = route_template(scope, self.tracker, self.root_path)
+            except Exception as exc:
+                _guard.report_internal_error("route template", exc)
+                route = UNMATCHED
+            self.route = route
+        return route
+
+    def trace_id(self) -> str | None:
+        context = (self.span or trace.get_current_span()).get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+
+class TelemetryMiddleware:
+    """All four stages in one pure-ASGI layer; what ``configure(app=app)`` installs.
+
+    >>> app.add_middleware(TelemetryMiddleware)
+    """
+
+    features: ClassVar[int] = _ALL
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # websocket and lifespan pass straight through
+            await self.app(scope, receive, send)
+            return
+        state: _RequestState | None = scope.get(_STATE_KEY)
+        if state is None:
+            telemetry = get_telemetry()
+            config = _config(telemetry)
+            state = _RequestState(scope, config)
+            scope[_STATE_KEY] = state
+            await self._handle(scope, receive, send, state, self.features, True, telemetry, config)
+            return
+        features = self.features & ~state.claimed
+        if not features:
+            await self.app(scope, receive, send)
+            return
+        telemetry = get_telemetry()
+        await self._handle(scope, receive, send, state, features, False, telemetry, _config(telemetry))
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        state: _RequestState,
+        features: int,
+        owner: bool,
+        telemetry: Telemetry | None,
+        config: _Config,
+    ) -> None:
+        state.claimed |= features
+        tracking = features & TRACKING
+        performance = features & PERFORMANCE
+        app = scope.get("app")
+
+        otel_token = cid_token = path_token = span_token = None
+        installed_tracker = False
+        if owner:
+            incoming = read_headers(scope.get("headers") or ())
+            state.correlation_id = incoming.correlation_id or new_request_id()
+            state.echo_request_id = incoming.via_request_id
+            cid_token = correlation_id_var.set(state.correlation_id)
+            path_token = request_path_var.set(scope["path"])
+            parent = incoming.parent_context() if incoming.carrier is not None else None
+            if parent is not None:
+                otel_token = otel_context.attach(parent)
+            installed_tracker = "fastapi.telemetry" not in scope
+            state.tracker = install_route_tracker(scope)
+            installed_tracker = installed_tracker and state.tracker is not None
+
+        owns_span = False
+        if tracking:
+            if not state.excluded:
+                span, owns_span = _server_span(scope, state)
+                state.span = span
+                if owns_span:
+                    span_token = otel_context.attach(trace.set_span_in_context(span))
+            _registry.active_connections.inc()
+
+        started = False
+        finished = False
+        trailers = False
+
+        def finish() -> None:
+            nonlocal finished
+            finished = True
+            try:
+                if tracking:
+                    _finish_tracking(scope, state, owns_span)
+                if performance:
+                    _check_slow(scope, state, config, telemetry)
+            except Exception as exc:
+                _guard.report_internal_error("http middleware finish", exc)
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started, trailers
+            kind = message["type"]
+            if kind == "http.response.start":
+                started = True
+                state.status_code = message["status"]
+                trailers = message.get("trailers", False)
+                if owner or tracking:
+                    message = _with_headers(message, state, owner, tracking)
+                await send(message)
+                return
+            await send(message)
+            if not finished and (
+                (kind == "http.response.body" and not message.get("more_body", False) and not trailers)
+                or (kind == "http.response.trailers" and not message.get("more_trailers", False))
+                or kind == "http.response.pathsend"
+            ):
+                finish()
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            if state.error_type is None:
+                state.error_type = exception_type(exc)
+            _record_on_span(state, exc)
+            if not features & ERRORS:
+                raise
+            sent_500 = False
+            if not started and not _app_handles_errors(app):
+                sent_500 = await _send_error_response(tracked_send, state)
+            _report_unhandled(exc, scope, state, telemetry)
+            # The 500 went out and the exception is recorded and logged: re-raising would only
+            # make the server log a second, uncorrelated traceback. An incomplete response, or
+            # an app with its own 500 handler / debug page, still gets the exception.
+            if not (sent_500 or finished):
+                raise
+        finally:
+            if not finished:
+                finish()
+            if tracking:
+                _registry.active_connections.dec()
+            if span_token is not None:
+                otel_context.detach(span_token)
+            if owner:
+                if otel_token is not None:
+                    otel_context.detach(otel_token)
+                request_path_var.reset(path_token)  # type: ignore[arg-type]
+                correlation_id_var.reset(cid_token)  # type: ignore[arg-type]
+                if installed_tracker:
+                    scope.pop("fastapi.telemetry", None)
+
+
+def _server_span(scope: Scope, state: _RequestState) -> tuple[trace.Span, bool]:
+    """The request's server span, and whether we opened it (else we enrich someone else's)."""
+    native = getattr(state.tracker, "span", None)
+    if native is not None:  # FastAPI's native telemetry is on for this app
+        native.set_attribute("correlation.id", state.correlation_id)
+        return native, False
+    current = trace.get_current_span()
+    if current.is_recording() and getattr(current, "kind", None) is SpanKind.SERVER:
+        current.set_attribute("correlation.id", state.correlation_id)
+        return current, False
+    method = state.method
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.scheme": scope.get("scheme", "http"),
+    }
+    if method == "_OTHER":
+        attributes["http.request.method_original"] = scope.get("method", "")
+    span = _tracer.start_span(
+        "HTTP" if method == "_OTHER" else method, kind=SpanKind.SERVER, attributes=attributes
+    )
+    return span, True
+
+
+def _with_headers(message: Message, state: _RequestState, owner: bool, tracking: int) -> Message:
+    headers = list(message.get("headers") or ())
+    if owner and not any(name.lower() == CORRELATION_HEADER for name, _ in headers):
+        value = state.correlation_id.encode("latin-1")
+        headers.append((CORRELATION_HEADER, value))
+        if state.echo_request_id:
+            headers.append((REQUEST_ID_HEADER, value))
+    if tracking:
+        elapsed = b"%.3f" % ((time.perf_counter() - state.start) * 1000.0)
+        headers.append((b"server-timing", b"app;dur=" + elapsed))
+        headers.append((b"x-response-time", elapsed + b"ms"))
+    return {**message, "headers": headers}
+
+
+def _finish_tracking(scope: Scope, state: _RequestState, owns_span: bool) -> None:
+    duration = time.perf_counter() - state.start
+    status = state.status_code if state.status_code is not None else 500
+    route = state.template(scope)
+    method = state.method
+    # Exemplars (links from a measurement to the current trace) cost ~3.5 µs a measurement: the
+    # latency histogram keeps them, the request counter is recorded without a trace context.
+    _registry.http_requests_total._instrument._real.add(
+        1, {"method": method, "path": route, "status": str(status)}, _NO_TRACE
+    )
+    _registry.http_request_duration_seconds._instrument._real.record(
+        duration, {"method": method, "path": route}
+    )
+    span = state.span
+    if span is None or not owns_span or not span.is_recording():
+        return
+    attributes: dict[str, Any] = {"http.response.status_code": status}
+    if route != UNMATCHED:
+        attributes["http.route"] = route
+        span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")
+    if status >= 500 or state.status_code is None:
+        attributes["error.type"] = state.error_type or (
+            str(status) if state.status_code is not None else "incomplete_response"
+        )
+        span.set_status(Status(StatusCode.ERROR))
+    span.set_attributes(attributes)
+    span.end()
+
+
+def _record_on_span(state: _RequestState, exc: BaseException) -> None:
+    span = state.span
+    if span is None or state.recorded is exc or not span.is_recording():
+        return
+    state.recorded = exc
+    span.record_exception(exc)
+    span.set_attribute("error.type", state.error_type or exception_type(exc))
+    span.set_status(Status(StatusCode.ERROR, state.error_type))
+
+
+def _app_handles_errors(app: Any) -> bool:
+    """The app renders its own 500s (a handler for 500/Exception, or the debug traceback page)."""
+    if getattr(app, "debug", False):
+        return True
+    handlers = getattr(app, "exception_handlers", None)
+    return isinstance(handlers, Mapping) and (500 in handlers or Exception in handlers)
+
+
+async def _send_error_response(send: Any, state: _RequestState) -> bool:
+    """Send the JSON 500; never the exception text. False if the client is already gone."""
+    body = _ERROR_BODY_PREFIX + state.correlation_id.encode("latin-1") + b'"}'
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    except Exception:  # the client is gone or the server refused: nothing was delivered
+        return False
+    return True
+
+
+def _report_unhandled(
+    exc: BaseException, scope: Scope, state: _RequestState, telemetry: Telemetry | None
+) -> None:
+    try:
+        error_type = state.error_type or exception_type(exc)
+        route = state.template(scope)
+        _registry.errors_total._instrument._real.add(1, {"error_type": error_type, "source": "http"})
+        _logger.error(
+            "unhandled exception in %s %s",
+            scope.get("method", ""),
+            route,
+            exc_info=exc,
+            extra_fields={
+                "error_type": error_type,
+                "method": state.method,
+                "route": route,
+                "status_code": 500,
+            },
+        )
+        if telemetry is not None:
+            telemetry.events.publish(
+                Event(
+                    kind="error.unhandled",
+                    message=f"{error_type}: {exc}"[:500],
+                    severity="error",
+                    data={
+                        "error_type": error_type,
+                        "method": state.method,
+                        "route": route,
+                        "status_code": 500,
+                    },
+                    correlation_id=state.correlation_id,
+                    trace_id=state.trace_id(),
+                )
+            )
+    except Exception as internal:
+        _guard.report_internal_error("http error reporting", internal)
+
+
+def _check_slow(scope: Scope, state: _RequestState, config: _Config, telemetry: Telemetry | None) -> None:
+    duration_ms = (time.perf_counter() - state.start) * 1000.0
+    if duration_ms <= config.slow_ms:
+        return
+    route = state.template(scope)
+    _slow_requests.inc(labels={"method": state.method, "path": route})
+    rounded = round(duration_ms, 3)
+    if _logger.is_enabled_for(logging.WARNING):
+        _logger.warning(
+            "slow request: %s %s took %.1f ms (threshold %g ms)",
+            state.method,
+            route,
+            duration_ms,
+            config.slow_ms,
+            extra_fields={
+                "route": route,
+                "method": state.method,
+                "duration_ms": rounded,
+                "threshold_ms": config.slow_ms,
+                "status_code": state.status_code,
+            },
+        )
+    if telemetry is not None:
+        telemetry.events.publish(
+            Event(
+                kind="performance.slow_request",
+                message=f"slow request: {state.method} {route} took {rounded} ms",
+                severity="warning",
+                data={
+                    "route": route,
+                    "method": state.method,
+                    "duration_ms": rounded,
+                    "threshold_ms": config.slow_ms,
+                },
+                correlation_id=state.correlation_id,
+                trace_id=state.trace_id(),
+            )
+        )
