@@ -31,7 +31,9 @@ from atoms_otel.context import (
     set_session_id,
     set_user_id,
 )
+from atoms_otel.decorators import log_operation, measure_performance, observe_tool, track_database_operation
 from atoms_otel.endpoints import router
+from atoms_otel.integrations.mcp import instrument_mcp
 from atoms_otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
 from atoms_otel.metrics import (
     Counter,
@@ -45,6 +47,13 @@ from atoms_otel.metrics import (
     record_http_request,
     record_tool_execution,
 )
+from atoms_otel.middleware import (
+    ContextPropagationMiddleware,
+    ErrorTrackingMiddleware,
+    PerformanceTrackingMiddleware,
+    RequestTrackingMiddleware,
+    TelemetryMiddleware,
+)
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
@@ -55,7 +64,9 @@ __all__ = [
     "AtomLogger",
     "ConfigurationError",
     "ConsoleFormatter",
+    "ContextPropagationMiddleware",
     "Counter",
+    "ErrorTrackingMiddleware",
     "Event",
     "EventHub",
     "Gauge",
@@ -64,11 +75,14 @@ __all__ = [
     "MetricsOptions",
     "MetricsRegistry",
     "PerformanceMetric",
+    "PerformanceTrackingMiddleware",
     "Plugin",
+    "RequestTrackingMiddleware",
     "Scrubber",
     "ScrubbingOptions",
     "StructuredFormatter",
     "Telemetry",
+    "TelemetryMiddleware",
     "__version__",
     "clear_context",
     "configure",
@@ -81,7 +95,11 @@ __all__ = [
     "get_session_id",
     "get_telemetry",
     "get_user_id",
+    "instrument_mcp",
+    "log_operation",
+    "measure_performance",
     "new_correlation_id",
+    "observe_tool",
     "record_cache_operation",
     "record_database_query",
     "record_error",
@@ -93,4 +111,5 @@ __all__ = [
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "track_database_operation",
 ]

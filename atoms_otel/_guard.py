@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-__all__ = ["count", "guard", "warn_once", "internal_error_counts", "report_internal_error", "reset"]
+__all__ = ["count", "guard", "internal_error_counts", "report_internal_error", "reset", "warn_once"]
 
 _logger = logging.getLogger("atoms_otel")
 _lock = threading.Lock()

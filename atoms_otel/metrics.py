@@ -274,7 +274,8 @@ class MetricsRegistry:
     the contract — ``http_requests_total``, ``http_request_duration_seconds``,
     ``tool_executions_total``, ``tool_execution_duration_seconds``, ``errors_total``,
     ``active_connections``, ``database_queries_total``, ``database_query_duration_seconds``,
-    ``cache_operations_total`` — and the ``record_*`` helpers that fill them.
+    ``cache_operations_total``, ``mcp_server_operation_duration_seconds`` — and the ``record_*``
+    helpers that fill them.
     """
 
     def __init__(self, meter_name: str = "atoms_otel", *, preconfigured: bool = True) -> None:
@@ -391,6 +392,14 @@ class MetricsRegistry:
             "Tool execution time in seconds, by tool",
             unit="s",
             labels=("tool", "status"),
+            buckets=MCP_DURATION_BUCKETS,
+            registry=self,
+        )
+        self.mcp_server_operation_duration = Histogram(
+            "mcp.server.operation.duration",
+            "MCP request duration in seconds as the server sees it, by MCP method, tool and error type",
+            unit="s",
+            labels=("mcp.method.name", "gen_ai.tool.name", "error.type"),
             buckets=MCP_DURATION_BUCKETS,
             registry=self,
         )

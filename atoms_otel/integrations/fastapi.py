@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from atoms_otel.config import Telemetry
 
-__all__ = ["instrument_app"]
+__all__ = ["instrument_app", "route_paths"]
 
 _MARK = "_atoms_otel_instrumented"
 _logger = logging.getLogger("atoms_otel")
@@ -42,12 +42,25 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
 
     from atoms_otel.endpoints import router
 
-    existing = {getattr(route, "path", None) for route in app.router.routes}
-    if "/metrics" not in existing:
+    if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
     _disable_native_telemetry(app)
     _install_middleware(app)
     _wrap_lifespan(app)
+
+
+def route_paths(routes: Any, prefix: str = "") -> list[str]:
+    """Every path the routes serve, including those of included routers (FastAPI >= 0.165
+    includes routers lazily, as one entry holding the original router)."""
+    paths: list[str] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            paths += route_paths(included.routes, prefix + (getattr(context, "prefix", "") or ""))
+        elif isinstance(getattr(route, "path", None), str):
+            paths.append(prefix + route.path)
+    return paths
 
 
 def _disable_native_telemetry(app: Any) -> None:
