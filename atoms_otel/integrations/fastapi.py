@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from atoms_otel.config import Telemetry
 
-__all__ = ["instrument_app", "route_paths"]
+__all__ = ["instrument_app", "mounted_mcp_servers", "route_paths"]
 
 _MARK = "_atoms_otel_instrumented"
 _logger = logging.getLogger("atoms_otel")
@@ -23,8 +23,8 @@ _NATIVE_OFF = {"tracing": False, "metrics": False, "logs": False}
 
 
 def instrument_app(app: Any, telemetry: Telemetry) -> None:
-    """Add the request middleware, ``/metrics`` (and the observability router), and reroute server
-    logs at startup.
+    """Add the request middleware, ``/metrics`` (and the observability router), instrument the MCP
+    servers mounted on the app (``instrument_mcp``), and reroute server logs at startup.
 
     Idempotent: calling configure(app=app) again does not install anything twice. Call it before
     the app starts serving (at import time): an app that already built its middleware stack gets
@@ -47,6 +47,10 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     _disable_native_telemetry(app)
     _install_middleware(app)
     _wrap_lifespan(app)
+    for server in mounted_mcp_servers(app.router.routes):
+        from atoms_otel.integrations.mcp import instrument_mcp
+
+        instrument_mcp(server)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -61,6 +65,30 @@ def route_paths(routes: Any, prefix: str = "") -> list[str]:
         elif isinstance(getattr(route, "path", None), str):
             paths.append(prefix + route.path)
     return paths
+
+
+def mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
+    """The MCP SDK servers behind the apps mounted on these routes (``mcp.streamable_http_app()``).
+
+    Found through the SDK's streamable-HTTP endpoint (``session_manager.app``), unwrapping auth
+    middleware; anything else is ignored, so an unknown SDK layout only means "none found"."""
+    servers: list[Any] = []
+    if depth > 4:
+        return servers
+    for route in routes:
+        endpoint = getattr(route, "app", None)
+        for _ in range(4):  # RequireAuthMiddleware and similar wrappers keep the endpoint in .app
+            manager = getattr(endpoint, "session_manager", None)
+            server = getattr(manager, "app", None)
+            if isinstance(getattr(server, "middleware", None), list):
+                if server not in servers:
+                    servers.append(server)
+                break
+            endpoint = getattr(endpoint, "app", None)
+        inner = getattr(getattr(route, "app", None), "routes", None)
+        if isinstance(inner, list):
+            servers += [s for s in mounted_mcp_servers(inner, depth + 1) if s not in servers]
+    return servers
 
 
 def _disable_native_telemetry(app: Any) -> None:

@@ -236,3 +236,14 @@ def test_missing_sdk_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(builtins, "__import__", no_mcp)
     with pytest.raises(ImportError, match=r"pip install 'atoms-otel\[mcp\]'"):
         instrument_mcp(object())
+
+
+def test_configure_instruments_mounted_mcp_servers(capture_telemetry: CapturedTelemetry) -> None:
+    """configure(app=app) finds the MCP server mounted on the app and instruments it: one call."""
+    server = build_server()
+    app = mount(server)
+    capture_telemetry.reconfigure(app=app)
+    assert sum(isinstance(m, McpTelemetryMiddleware) for m in server.middleware) == 1
+    with serve(app) as url:
+        call(url + "/mcp/", ("add", {"a": 1, "b": 1}))
+    assert capture_telemetry.metric_value("tool_executions_total", tool="add", status="success") == 1
