@@ -54,6 +54,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 _PROM_UNSAFE = re.compile(r"[^a-zA-Z0-9:]+")
 _UNIT_SUFFIX: Final = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "1": "", "%": "percent"}
 _MAX_GAUGE_SERIES: Final = 2000
+_MAX_OBSERVED_SERIES: Final = 10_000
+_OVERFLOW: Final = frozenset({("otel_metric_overflow", "true")})
 _registries: weakref.WeakSet[MetricsRegistry] = weakref.WeakSet()
 
 
@@ -120,11 +122,33 @@ class Counter(_Metric):
 
     >>> orders = Counter("orders_total", "Orders placed", labels=("region",))
     >>> orders.inc(labels={"region": "eu"})
+
+    ``observed=True`` keeps the counts in the process and reports them when metrics are collected
+    (an OpenTelemetry *observable* counter): ``inc`` costs a dictionary update under a lock instead
+    of an SDK call — for counts taken on every request. At most 10000 label sets are kept; later
+    ones are counted in one ``otel_metric_overflow="true"`` series.
     """
 
     kind = "counter"
 
+    def __init__(
+        self,
+        name: str,
+        description: str = "",
+        unit: str = "",
+        labels: Sequence[str] = (),
+        *,
+        registry: MetricsRegistry | None = None,
+        observed: bool = False,
+    ) -> None:
+        self._observed = observed
+        self._counts: dict[frozenset[tuple[str, Any]], float] = {}
+        self._lock = threading.Lock()
+        super().__init__(name, description, unit, labels, registry=registry)
+
     def _create(self, meter: metrics_api.Meter) -> Any:
+        if self._observed:
+            return meter.create_observable_counter(self.name, [self._observe], self.unit, self.description)
         return meter.create_counter(self.name, self.unit, self.description)
 
     def inc(self, amount: float = 1, labels: Labels | None = None) -> None:
@@ -133,7 +157,20 @@ class Counter(_Metric):
             return
         if self._declared is not None and labels is not None:
             labels = self._labels(labels)
+        if self._observed:
+            key = frozenset(labels.items()) if labels else frozenset()
+            with self._lock:
+                counts = self._counts
+                if key not in counts and len(counts) >= _MAX_OBSERVED_SERIES:
+                    key = _OVERFLOW
+                counts[key] = counts.get(key, 0) + amount
+            return
         self._instrument._real.add(amount, labels)
+
+    def _observe(self, _options: metrics_api.CallbackOptions) -> list[metrics_api.Observation]:
+        with self._lock:
+            items = list(self._counts.items())
+        return [metrics_api.Observation(v, dict(k) or None) for k, v in items]
 
 
 class Histogram(_Metric):
@@ -373,6 +410,7 @@ class MetricsRegistry:
             "Total HTTP requests by method, route template and status code",
             labels=("method", "path", "status"),
             registry=self,
+            observed=True,  # counted on every request: kept in-process, read at collection
         )
         self.http_request_duration_seconds = Histogram(
             "http.request.duration",
@@ -437,9 +475,7 @@ class MetricsRegistry:
 
     def record_http_request(self, method: str, path: str, status_code: int, duration_seconds: float) -> None:
         """Count one HTTP request and observe its duration. ``path`` should be the route template."""
-        self.http_requests_total._instrument._real.add(
-            1, {"method": method, "path": path, "status": str(status_code)}
-        )
+        self.http_requests_total.inc(1, {"method": method, "path": path, "status": str(status_code)})
         self.http_request_duration_seconds._instrument._real.record(
             duration_seconds, {"method": method, "path": path}
         )
@@ -495,12 +531,16 @@ def rebind_all() -> None:
 
 
 def reset_all() -> None:
-    """Forget every gauge's tracked values (the testing fixture starts each test from zero)."""
+    """Forget every gauge's tracked values and every observed counter's counts (the testing
+    fixture starts each test from zero)."""
     for registry in list(_registries):
         for metric in registry.metrics():
             if isinstance(metric, Gauge):
                 with metric._lock:
                     metric._values.clear()
+            elif isinstance(metric, Counter):
+                with metric._lock:
+                    metric._counts.clear()
 
 
 def record_http_request(method: str, path: str, status_code: int, duration_seconds: float) -> None:

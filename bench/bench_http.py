@@ -86,7 +86,9 @@ def build_app(scenario: str) -> Any:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         tracer_provider, meter_provider = _sdk_providers()
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, meter_provider=meter_provider)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
     elif scenario == "native":
         from opentelemetry import metrics, trace
 
@@ -131,16 +133,13 @@ async def _drive(app: Any, count: int, offset: int) -> None:
         await app(scope, receive, send)
 
 
-async def _rounds(app: Any, requests: int, rounds: int) -> list[tuple[float, float]]:
-    """(CPU µs/request, wall µs/request) per round."""
+async def _rounds(app: Any, requests: int, rounds: int) -> list[float]:
     await _drive(app, requests, 0)  # warm-up: imports, caches, first-request stack build
     results = []
     for r in range(rounds):
-        cpu, wall = time.process_time(), time.perf_counter()
+        start = time.perf_counter()
         await _drive(app, requests, (r + 1) * requests)
-        results.append(
-            ((time.process_time() - cpu) / requests * 1e6, (time.perf_counter() - wall) / requests * 1e6)
-        )
+        results.append((time.perf_counter() - start) / requests * 1e6)
     return results
 
 
@@ -161,7 +160,9 @@ def _run_child(scenario: str, requests: int, rounds: int) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per subprocess")
@@ -182,8 +183,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     median = {s: statistics.median(v) for s, v in samples.items()}
     best = {s: min(v) for s, v in samples.items()}
-    print(f"\nGET /items/{{id}}, in-process ASGI, {args.requests} requests x {args.rounds} rounds x {args.passes} passes")
-    print(f"{'scenario':<10} {'median us/req':>14} {'best':>8} {'spread':>8} {'overhead (median)':>18} {'(best)':>8}")
+    shape = f"{args.requests} requests x {args.rounds} rounds x {args.passes} passes"
+    print(f"\nGET /items/{{id}}, in-process ASGI, {shape}")
+    header = ("scenario", "median us/req", "best", "spread", "overhead (median)", "(best)")
+    print(f"{header[0]:<10} {header[1]:>14} {header[2]:>8} {header[3]:>8} {header[4]:>18} {header[5]:>8}")
     for s in scenarios:
         spread = max(samples[s]) - min(samples[s])
         over = f"{median[s] - median['bare']:+.1f}" if "bare" in median else "n/a"
@@ -192,14 +195,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     if {"bare", "atoms"} <= median.keys():
         ours = median["atoms"] - median["bare"]
         ours_best = best["atoms"] - best["bare"]
-        for peer, label in (("otel", "OTel FastAPI instrumentor"), ("native", "FastAPI native telemetry"),
-                            ("pfi", "prometheus-fastapi-instrumentator")):
+        for peer, label in (
+            ("otel", "OTel FastAPI instrumentor"),
+            ("native", "FastAPI native telemetry"),
+            ("pfi", "prometheus-fastapi-instrumentator"),
+        ):
             if peer in median:
                 theirs = median[peer] - median["bare"]
                 theirs_best = best[peer] - best["bare"]
                 target = "  (target <= 0.35)" if peer == "otel" else ""
-                print(f"atoms overhead / {label} overhead: {ours / theirs:.2f} median, "
-                      f"{ours_best / theirs_best:.2f} best{target}")
+                print(
+                    f"atoms overhead / {label} overhead: {ours / theirs:.2f} median, "
+                    f"{ours_best / theirs_best:.2f} best{target}"
+                )
 
 
 if __name__ == "__main__":
