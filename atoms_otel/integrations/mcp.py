@@ -31,6 +31,7 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from pydantic import ValidationError
 
 from atoms_otel import _guard, scrubbing
 from atoms_otel._semconv import exception_type
@@ -160,12 +161,17 @@ def _session_id(request: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_INVALID_PARAMS: Final = "-32602"  # JSON-RPC "Invalid params"
+
+
 def _error_type(exc: BaseException) -> str:
-    """A protocol error is named by its JSON-RPC code (as the SDK's span does); others by class."""
+    """A protocol error is named by its JSON-RPC code, as the SDK's span names it; others by class."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     if isinstance(code, int):
         return str(code)
+    if isinstance(exc, ValidationError):  # malformed params: the SDK answers Invalid params
+        return _INVALID_PARAMS
     return exception_type(exc)
 
 

@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError as PydanticValidationError
 
 from atoms_otel import get_logger, instrument_mcp
 from atoms_otel.integrations.mcp import McpTelemetryMiddleware
@@ -247,3 +248,35 @@ def test_configure_instruments_mounted_mcp_servers(capture_telemetry: CapturedTe
     with serve(app) as url:
         call(url + "/mcp/", ("add", {"a": 1, "b": 1}))
     assert capture_telemetry.metric_value("tool_executions_total", tool="add", status="success") == 1
+
+
+def test_protocol_failures_are_named_by_their_json_rpc_code(capture_telemetry: CapturedTelemetry) -> None:
+    """Malformed params (a pydantic ValidationError from the SDK) record error.type -32602 and
+    propagate unchanged, so the SDK still answers Invalid params."""
+    from pydantic import BaseModel
+
+    class Params(BaseModel):
+        name: str
+
+    try:
+        Params.model_validate({})
+    except PydanticValidationError as exc:
+        invalid = exc
+
+    class Request:  # what the SDK hands a middleware: method and raw params
+        method = "tools/call"
+        params = {"arguments": {}}
+        request = None
+
+    async def call_next(ctx: Any) -> Any:
+        raise invalid
+
+    with pytest.raises(PydanticValidationError) as caught:
+        asyncio.run(McpTelemetryMiddleware()(Request(), call_next))
+    assert caught.value is invalid
+    assert (
+        capture_telemetry.metric_value(
+            "mcp.server.operation.duration", **{"mcp.method.name": "tools/call", "error.type": "-32602"}
+        )
+        == 1
+    )
