@@ -125,8 +125,9 @@ class Counter(_Metric):
 
     ``observed=True`` keeps the counts in the process and reports them when metrics are collected
     (an OpenTelemetry *observable* counter): ``inc`` costs a dictionary update under a lock instead
-    of an SDK call — for counts taken on every request. At most 10000 label sets are kept; later
-    ones are counted in one ``otel_metric_overflow="true"`` series.
+    of an SDK call — for counts taken on every request. Like any counter it starts from zero when
+    configure() builds a new pipeline. At most 10000 label sets are kept; later ones are counted in
+    one ``otel_metric_overflow="true"`` series.
     """
 
     kind = "counter"
@@ -171,6 +172,12 @@ class Counter(_Metric):
         with self._lock:
             items = list(self._counts.items())
         return [metrics_api.Observation(v, dict(k) or None) for k, v in items]
+
+    def _rebound(self) -> None:
+        # A new pipeline starts every counter from zero; an observed one does too, so that ratios
+        # between counters (errors per request) stay true across configure().
+        with self._lock:
+            self._counts.clear()
 
 
 class Histogram(_Metric):
@@ -399,7 +406,7 @@ class MetricsRegistry:
 
     def _rebound(self) -> None:
         for metric in self.metrics():
-            if isinstance(metric, Gauge):
+            if isinstance(metric, Gauge | Counter):
                 metric._rebound()
 
     # -- pre-configured metrics and their recorders -------------------------------------------

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from atoms_otel.config import Telemetry
 
-__all__ = ["instrument_app", "mounted_mcp_servers", "route_paths"]
+__all__ = ["instrument_app", "route_paths"]
 
 _MARK = "_atoms_otel_instrumented"
 _logger = logging.getLogger("atoms_otel")
@@ -44,10 +44,10 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
 
     if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
+    _wrap_lifespan(app)
     _disable_native_telemetry(app)
     _install_middleware(app)
-    _wrap_lifespan(app)
-    for server in mounted_mcp_servers(app.router.routes):
+    for server in _mounted_mcp_servers(app.router.routes):
         from atoms_otel.integrations.mcp import instrument_mcp
 
         instrument_mcp(server)
@@ -67,7 +67,24 @@ def route_paths(routes: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-def mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
+def _wrap_lifespan(app: Any) -> None:
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
+        from atoms_otel.config import get_telemetry
+
+        telemetry = get_telemetry()
+        if telemetry is not None and telemetry.logging is not None:
+            telemetry.logging.reroute_server_loggers()
+        async with original(application) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
+def _mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
     """The MCP SDK servers behind the apps mounted on these routes (``mcp.streamable_http_app()``).
 
     Found through the SDK's streamable-HTTP endpoint (``session_manager.app``), unwrapping auth
@@ -87,7 +104,7 @@ def mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
             endpoint = getattr(endpoint, "app", None)
         inner = getattr(getattr(route, "app", None), "routes", None)
         if isinstance(inner, list):
-            servers += [s for s in mounted_mcp_servers(inner, depth + 1) if s not in servers]
+            servers += [s for s in _mounted_mcp_servers(inner, depth + 1) if s not in servers]
     return servers
 
 
@@ -110,20 +127,3 @@ def _install_middleware(app: Any) -> None:
         "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
     )
     app.middleware_stack = TelemetryMiddleware(app.middleware_stack)
-
-
-def _wrap_lifespan(app: Any) -> None:
-    original = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
-        from atoms_otel.config import get_telemetry
-
-        telemetry = get_telemetry()
-        if telemetry is not None and telemetry.logging is not None:
-            telemetry.logging.reroute_server_loggers()
-        async with original(application) as state:
-            yield state
-
-    app.router.lifespan_context = lifespan
