@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 import atoms_otel
 from atoms_otel import (
@@ -605,3 +605,35 @@ def test_json_500_body_is_valid_json_for_any_correlation_id(client: TestClient) 
     cid = "a-Z_0.9:" * 16
     body = client.get("/boom", headers={"X-Correlation-ID": cid}).content
     assert json.loads(body)["correlation_id"] == cid
+
+
+def test_plain_starlette_apps_are_labelled_by_template(capture_telemetry: CapturedTelemetry) -> None:
+    """On a Starlette app (no FastAPI router) the template comes from the matched route or mount."""
+
+    async def user(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["user_id"])
+
+    async def raw_asgi(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("file")(scope, receive, send)
+
+    app = Starlette(routes=[Route("/users/{user_id}", user), Mount("/static", app=raw_asgi)])
+    app.add_middleware(TelemetryMiddleware)
+    with TestClient(app) as test_client:
+        test_client.get("/users/1")
+        test_client.get("/users/2")
+        test_client.get("/static/css/site.css")
+    assert capture_telemetry.metric_value("http_requests_total", path="/users/{user_id}") == 2
+    assert capture_telemetry.metric_value("http_requests_total", path="/static/{path}") == 1
+    assert "site.css" not in capture_telemetry.prometheus_text()
+
+
+def test_disabled_telemetry_still_serves_requests(capture_telemetry: CapturedTelemetry) -> None:
+    """With OTEL_SDK_DISABLED the app behaves the same: correlation ids, JSON 500s, no spans."""
+    app = make_app()
+    capture_telemetry.reconfigure(app=app, disabled=True)
+    with TestClient(app) as test_client:
+        ok = test_client.get("/items/1", headers={"X-Correlation-ID": "off-1"})
+        failed = test_client.get("/boom")
+    assert (ok.status_code, ok.headers["x-correlation-id"]) == (200, "off-1")
+    assert failed.status_code == 500 and failed.json()["detail"] == "Internal Server Error"
+    assert server_spans(capture_telemetry) == []
