@@ -585,19 +585,28 @@ def test_middleware_works_before_configure() -> None:
     assert failed.status_code == 500 and failed.json()["detail"] == "Internal Server Error"
 
 
+@pytest.mark.parametrize(
+    ("part", "component"),
+    [
+        ("read_headers", "http middleware setup"),
+        ("_server_span", "http server span"),
+        ("_with_headers", "http response headers"),
+        ("_finish_tracking", "http middleware finish"),
+    ],
+)
 def test_an_internal_failure_does_not_break_the_request(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, part: str, component: str
 ) -> None:
-    """If recording fails, the response is unchanged and the failure is counted."""
+    """If any part of the instrumentation fails, the response is unchanged and the failure counted."""
 
     def broken(*args: Any) -> None:
         raise RuntimeError("telemetry bug")
 
     _guard.raise_internal_errors = False
-    monkeypatch.setattr(_engine, "_finish_tracking", broken)
+    monkeypatch.setattr(_engine, part, broken)
     response = client.get("/items/5")
     assert (response.status_code, response.json()) == (200, {"item_id": 5})
-    assert _guard.internal_error_counts()["http middleware finish"] == 1
+    assert _guard.internal_error_counts()[component] == 1
 
 
 def test_json_500_body_is_valid_json_for_any_correlation_id(client: TestClient) -> None:

@@ -207,25 +207,32 @@ class TelemetryMiddleware:
         otel_token = cid_token = path_token = span_token = None
         installed_tracker = False
         if owner:
-            incoming = read_headers(scope.get("headers") or ())
-            state.correlation_id = incoming.correlation_id or new_request_id()
-            state.echo_request_id = incoming.via_request_id
-            cid_token = correlation_id_var.set(state.correlation_id)
-            path_token = request_path_var.set(scope["path"])
-            parent = incoming.parent_context() if incoming.carrier is not None else None
-            if parent is not None:
-                otel_token = otel_context.attach(parent)
-            installed_tracker = "fastapi.telemetry" not in scope
-            state.tracker = install_route_tracker(scope)
-            installed_tracker = installed_tracker and state.tracker is not None
+            try:
+                incoming = read_headers(scope.get("headers") or ())
+                state.correlation_id = incoming.correlation_id or new_request_id()
+                state.echo_request_id = incoming.via_request_id
+                cid_token = correlation_id_var.set(state.correlation_id)
+                path_token = request_path_var.set(scope["path"])
+                parent = incoming.parent_context() if incoming.carrier is not None else None
+                if parent is not None:
+                    otel_token = otel_context.attach(parent)
+                installed_tracker = "fastapi.telemetry" not in scope
+                state.tracker = install_route_tracker(scope)
+                installed_tracker = installed_tracker and state.tracker is not None
+            except Exception as exc:  # serve the request without (some of) its context
+                _guard.report_internal_error("http middleware setup", exc)
+                state.correlation_id = state.correlation_id or new_request_id()
 
         owns_span = False
         if tracking:
             if not state.excluded:
-                span, owns_span = _server_span(scope, state)
-                state.span = span
-                if owns_span:
-                    span_token = otel_context.attach(trace.set_span_in_context(span))
+                try:
+                    span, owns_span = _server_span(scope, state)
+                    state.span = span
+                    if owns_span:
+                        span_token = otel_context.attach(trace.set_span_in_context(span))
+                except Exception as exc:
+                    _guard.report_internal_error("http server span", exc)
             _registry.active_connections.inc()
 
         started = False
@@ -251,7 +258,10 @@ class TelemetryMiddleware:
                 state.status_code = message["status"]
                 trailers = message.get("trailers", False)
                 if owner or tracking:
-                    message = _with_headers(message, state, owner, tracking)
+                    try:
+                        message = _with_headers(message, state, owner, tracking)
+                    except Exception as exc:  # the response goes out without our headers
+                        _guard.report_internal_error("http response headers", exc)
                 await send(message)
                 return
             await send(message)
@@ -289,8 +299,10 @@ class TelemetryMiddleware:
             if owner:
                 if otel_token is not None:
                     otel_context.detach(otel_token)
-                request_path_var.reset(path_token)  # type: ignore[arg-type]
-                correlation_id_var.reset(cid_token)  # type: ignore[arg-type]
+                if path_token is not None:
+                    request_path_var.reset(path_token)
+                if cid_token is not None:
+                    correlation_id_var.reset(cid_token)
                 if installed_tracker:
                     scope.pop("fastapi.telemetry", None)
 
@@ -360,12 +372,16 @@ def _finish_tracking(scope: Scope, state: _RequestState, owns_span: bool) -> Non
 
 def _record_on_span(state: _RequestState, exc: BaseException) -> None:
     span = state.span
-    if span is None or state.recorded is exc or not span.is_recording():
+    if span is None or state.recorded is exc:
         return
     state.recorded = exc
-    span.record_exception(exc)
-    span.set_attribute("error.type", state.error_type or exception_type(exc))
-    span.set_status(Status(StatusCode.ERROR, state.error_type))
+    try:
+        if span.is_recording():
+            span.record_exception(exc)
+            span.set_attribute("error.type", state.error_type or exception_type(exc))
+            span.set_status(Status(StatusCode.ERROR, state.error_type))
+    except Exception as internal:  # never replace the app's exception with ours
+        _guard.report_internal_error("http exception recording", internal)
 
 
 def _app_handles_errors(app: Any) -> bool:
