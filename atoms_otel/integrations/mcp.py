@@ -38,6 +38,7 @@ from atoms_otel._semconv import exception_type
 from atoms_otel.context import LogContext
 from atoms_otel.logs import get_logger
 from atoms_otel.metrics import get_metrics_registry
+from atoms_otel.middleware._state import STATE_KEY
 from atoms_otel.processors import attribute_value
 
 __all__ = ["McpTelemetryMiddleware", "instrument_mcp"]
@@ -146,7 +147,7 @@ def _tool_name(ctx: Any) -> str | None:
 def _http_state(request: Any) -> Any:
     """Our middleware's per-request state, from the HTTP request the SDK received the message on."""
     scope = getattr(request, "scope", None)
-    return scope.get("atoms_otel.request") if isinstance(scope, Mapping) else None
+    return scope.get(STATE_KEY) if isinstance(scope, Mapping) else None
 
 
 def _request_path(request: Any) -> str | None:

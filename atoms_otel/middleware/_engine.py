@@ -26,9 +26,7 @@ instead of opening a second one.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Mapping, MutableMapping
 from typing import Any, ClassVar, Final
 
 from opentelemetry import context as otel_context
@@ -37,26 +35,21 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from atoms_otel import _guard, _proxy
 from atoms_otel._semconv import exception_type
-from atoms_otel._settings import Settings, resolve
 from atoms_otel._version import __version__
 from atoms_otel.config import Telemetry, get_telemetry
 from atoms_otel.context import correlation_id_var, request_path_var
-from atoms_otel.logs import get_logger
 from atoms_otel.metrics import get_metrics_registry
-from atoms_otel.middleware._headers import (
-    CORRELATION_HEADER,
-    REQUEST_ID_HEADER,
-    ExcludedPaths,
-    new_request_id,
-    read_headers,
+from atoms_otel.middleware._headers import CORRELATION_HEADER, REQUEST_ID_HEADER, new_request_id, read_headers
+from atoms_otel.middleware._outcomes import (
+    app_handles_errors,
+    check_slow,
+    report_unhandled,
+    send_error_response,
 )
-from atoms_otel.middleware._routes import UNMATCHED, install_route_tracker, route_template
-from atoms_otel.plugins import Event
+from atoms_otel.middleware._routes import UNMATCHED, install_route_tracker
+from atoms_otel.middleware._state import STATE_KEY, Config, Message, RequestState, Scope, config_for
 
 __all__ = ["CONTEXT", "ERRORS", "PERFORMANCE", "TRACKING", "TelemetryMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 
 CONTEXT: Final = 0
 TRACKING: Final = 1
@@ -64,98 +57,8 @@ PERFORMANCE: Final = 2
 ERRORS: Final = 4
 _ALL: Final = TRACKING | PERFORMANCE | ERRORS
 
-_STATE_KEY: Final = "atoms_otel.request"
-_KNOWN_METHODS: Final = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
-)
-_ERROR_BODY_PREFIX: Final = b'{"detail":"Internal Server Error","correlation_id":"'
-
 _tracer = _proxy.TRACER_PROVIDER.get_tracer("atoms_otel", __version__)
-_logger = get_logger("atoms_otel.http")
 _registry = get_metrics_registry()
-_slow_requests = _registry.counter(
-    "http.slow_requests",
-    "HTTP requests slower than ATOMS_OTEL_SLOW_REQUEST_MS, by method and route template",
-    labels=("method", "path"),
-)
-
-
-class _Config:
-    """The settings the middleware reads per request, prepared once per configure()."""
-
-    __slots__ = ("excluded", "settings", "slow_ms")
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.excluded = ExcludedPaths(settings.excluded_urls)
-        self.slow_ms = settings.slow_request_ms
-
-
-_defaults: _Config | None = None
-_cached: _Config | None = None
-
-
-def _config(telemetry: Telemetry | None) -> _Config:
-    global _cached, _defaults
-    if telemetry is None:
-        if _defaults is None:
-            _defaults = _Config(resolve({}, {}))  # the table's defaults, before configure()
-        return _defaults
-    cached = _cached
-    if cached is None or cached.settings is not telemetry.settings:
-        cached = _cached = _Config(telemetry.settings)
-    return cached
-
-
-class _RequestState:
-    """Per-request state shared by the atoms_otel layers that see the request."""
-
-    __slots__ = (
-        "claimed",
-        "correlation_id",
-        "echo_request_id",
-        "error_type",
-        "excluded",
-        "method",
-        "recorded",
-        "root_path",
-        "route",
-        "span",
-        "start",
-        "status_code",
-        "tracker",
-    )
-
-    def __init__(self, scope: Scope, config: _Config) -> None:
-        self.start = time.perf_counter()
-        method = scope.get("method", "GET")
-        self.method: str = method if method in _KNOWN_METHODS else "_OTHER"
-        self.excluded = config.excluded(scope["path"])
-        self.root_path: str = scope.get("root_path", "")
-        self.claimed = 0
-        self.correlation_id = ""
-        self.echo_request_id = False
-        self.error_type: str | None = None
-        self.recorded: BaseException | None = None
-        self.route: str | None = None
-        self.span: trace.Span | None = None
-        self.status_code: int | None = None
-        self.tracker: Any = None
-
-    def template(self, scope: Scope) -> str:
-        route = self.route
-        if route is None:
-            try:
-                route = route_template(scope, self.tracker, self.root_path)
-            except Exception as exc:
-                _guard.report_internal_error("route template", exc)
-                route = UNMATCHED
-            self.route = route
-        return route
-
-    def trace_id(self) -> str | None:
-        context = (self.span or trace.get_current_span()).get_span_context()
-        return format(context.trace_id, "032x") if context.is_valid else None
 
 
 class TelemetryMiddleware:
@@ -173,12 +76,12 @@ class TelemetryMiddleware:
         if scope["type"] != "http":  # websocket and lifespan pass straight through
             await self.app(scope, receive, send)
             return
-        state: _RequestState | None = scope.get(_STATE_KEY)
+        state: RequestState | None = scope.get(STATE_KEY)
         if state is None:
             telemetry = get_telemetry()
-            config = _config(telemetry)
-            state = _RequestState(scope, config)
-            scope[_STATE_KEY] = state
+            config = config_for(telemetry)
+            state = RequestState(scope, config)
+            scope[STATE_KEY] = state
             await self._handle(scope, receive, send, state, self.features, True, telemetry, config)
             return
         features = self.features & ~state.claimed
@@ -186,18 +89,18 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send)
             return
         telemetry = get_telemetry()
-        await self._handle(scope, receive, send, state, features, False, telemetry, _config(telemetry))
+        await self._handle(scope, receive, send, state, features, False, telemetry, config_for(telemetry))
 
     async def _handle(
         self,
         scope: Scope,
         receive: Any,
         send: Any,
-        state: _RequestState,
+        state: RequestState,
         features: int,
         owner: bool,
         telemetry: Telemetry | None,
-        config: _Config,
+        config: Config,
     ) -> None:
         state.claimed |= features
         tracking = features & TRACKING
@@ -246,7 +149,7 @@ class TelemetryMiddleware:
                 if tracking:
                     _finish_tracking(scope, state, owns_span)
                 if performance:
-                    _check_slow(scope, state, config, telemetry)
+                    check_slow(scope, state, config, telemetry)
             except Exception as exc:
                 _guard.report_internal_error("http middleware finish", exc)
 
@@ -281,9 +184,9 @@ class TelemetryMiddleware:
             if not features & ERRORS:
                 raise
             sent_500 = False
-            if not started and not _app_handles_errors(app):
-                sent_500 = await _send_error_response(tracked_send, state)
-            _report_unhandled(exc, scope, state, telemetry)
+            if not started and not app_handles_errors(app):
+                sent_500 = await send_error_response(tracked_send, state)
+            report_unhandled(exc, scope, state, telemetry)
             # The 500 went out and the exception is recorded and logged: re-raising would only
             # make the server log a second, uncorrelated traceback. An incomplete response, or
             # an app with its own 500 handler / debug page, still gets the exception.
@@ -307,7 +210,7 @@ class TelemetryMiddleware:
                     scope.pop("fastapi.telemetry", None)
 
 
-def _server_span(scope: Scope, state: _RequestState) -> tuple[trace.Span, bool]:
+def _server_span(scope: Scope, state: RequestState) -> tuple[trace.Span, bool]:
     """The request's server span, and whether we opened it (else we enrich someone else's)."""
     native = getattr(state.tracker, "span", None)
     if native is not None:  # FastAPI's native telemetry is on for this app
@@ -330,7 +233,7 @@ def _server_span(scope: Scope, state: _RequestState) -> tuple[trace.Span, bool]:
     return span, True
 
 
-def _with_headers(message: Message, state: _RequestState, owner: bool, tracking: int) -> Message:
+def _with_headers(message: Message, state: RequestState, owner: bool, tracking: int) -> Message:
     headers = list(message.get("headers") or ())
     if owner and not any(name.lower() == CORRELATION_HEADER for name, _ in headers):
         value = state.correlation_id.encode("latin-1")
@@ -344,7 +247,7 @@ def _with_headers(message: Message, state: _RequestState, owner: bool, tracking:
     return {**message, "headers": headers}
 
 
-def _finish_tracking(scope: Scope, state: _RequestState, owns_span: bool) -> None:
+def _finish_tracking(scope: Scope, state: RequestState, owns_span: bool) -> None:
     duration = time.perf_counter() - state.start
     status = state.status_code if state.status_code is not None else 500
     route = state.template(scope)
@@ -370,7 +273,7 @@ def _finish_tracking(scope: Scope, state: _RequestState, owns_span: bool) -> Non
     span.end()
 
 
-def _record_on_span(state: _RequestState, exc: BaseException) -> None:
+def _record_on_span(state: RequestState, exc: BaseException) -> None:
     span = state.span
     if span is None or state.recorded is exc:
         return
@@ -382,110 +285,3 @@ def _record_on_span(state: _RequestState, exc: BaseException) -> None:
             span.set_status(Status(StatusCode.ERROR, state.error_type))
     except Exception as internal:  # never replace the app's exception with ours
         _guard.report_internal_error("http exception recording", internal)
-
-
-def _app_handles_errors(app: Any) -> bool:
-    """The app renders its own 500s (a handler for 500/Exception, or the debug traceback page)."""
-    if getattr(app, "debug", False):
-        return True
-    handlers = getattr(app, "exception_handlers", None)
-    return isinstance(handlers, Mapping) and (500 in handlers or Exception in handlers)
-
-
-async def _send_error_response(send: Any, state: _RequestState) -> bool:
-    """Send the JSON 500; never the exception text. False if the client is already gone."""
-    body = _ERROR_BODY_PREFIX + state.correlation_id.encode("latin-1") + b'"}'
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode("latin-1")),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-    except Exception:  # the client is gone or the server refused: nothing was delivered
-        return False
-    return True
-
-
-def _report_unhandled(
-    exc: BaseException, scope: Scope, state: _RequestState, telemetry: Telemetry | None
-) -> None:
-    try:
-        error_type = state.error_type or exception_type(exc)
-        route = state.template(scope)
-        _registry.errors_total._instrument._real.add(1, {"error_type": error_type, "source": "http"})
-        _logger.error(
-            "unhandled exception in %s %s",
-            scope.get("method", ""),
-            route,
-            exc_info=exc,
-            extra_fields={
-                "error_type": error_type,
-                "method": state.method,
-                "route": route,
-                "status_code": 500,
-            },
-        )
-        if telemetry is not None:
-            telemetry.events.publish(
-                Event(
-                    kind="error.unhandled",
-                    message=f"{error_type}: {exc}"[:500],
-                    severity="error",
-                    data={
-                        "error_type": error_type,
-                        "method": state.method,
-                        "route": route,
-                        "status_code": 500,
-                    },
-                    correlation_id=state.correlation_id,
-                    trace_id=state.trace_id(),
-                )
-            )
-    except Exception as internal:
-        _guard.report_internal_error("http error reporting", internal)
-
-
-def _check_slow(scope: Scope, state: _RequestState, config: _Config, telemetry: Telemetry | None) -> None:
-    duration_ms = (time.perf_counter() - state.start) * 1000.0
-    if duration_ms <= config.slow_ms:
-        return
-    route = state.template(scope)
-    _slow_requests.inc(labels={"method": state.method, "path": route})
-    rounded = round(duration_ms, 3)
-    if _logger.is_enabled_for(logging.WARNING):
-        _logger.warning(
-            "slow request: %s %s took %.1f ms (threshold %g ms)",
-            state.method,
-            route,
-            duration_ms,
-            config.slow_ms,
-            extra_fields={
-                "route": route,
-                "method": state.method,
-                "duration_ms": rounded,
-                "threshold_ms": config.slow_ms,
-                "status_code": state.status_code,
-            },
-        )
-    if telemetry is not None:
-        telemetry.events.publish(
-            Event(
-                kind="performance.slow_request",
-                message=f"slow request: {state.method} {route} took {rounded} ms",
-                severity="warning",
-                data={
-                    "route": route,
-                    "method": state.method,
-                    "duration_ms": rounded,
-                    "threshold_ms": config.slow_ms,
-                },
-                correlation_id=state.correlation_id,
-                trace_id=state.trace_id(),
-            )
-        )
