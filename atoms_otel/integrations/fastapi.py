@@ -67,20 +67,6 @@ def route_paths(routes: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-def route_paths(routes: Any, prefix: str = "") -> list[str]:
-    """Every path the routes serve, including those of included routers (FastAPI >= 0.165
-    includes routers lazily, as one entry holding the original router)."""
-    paths: list[str] = []
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            context = getattr(route, "include_context", None)
-            paths += route_paths(included.routes, prefix + (getattr(context, "prefix", "") or ""))
-        elif isinstance(getattr(route, "path", None), str):
-            paths.append(prefix + route.path)
-    return paths
-
-
 def _wrap_lifespan(app: Any) -> None:
     original = app.router.lifespan_context
 
