@@ -1,6 +1,7 @@
 """The service the observability stack runs (docker-compose.yml) and the deployment tests scrape.
 
-    uvicorn stack_service:app --app-dir examples --port 8000
+    python examples/stack_service.py                            # http://127.0.0.1:8000 (PORT)
+    uvicorn stack_service:app --app-dir examples --host 0.0.0.0 --port 8000
 
 Routes produce every signal the dashboards and alert rules read: requests of each status class,
 an unhandled exception (a 500 and ``errors_total``), slow requests, tool executions that succeed
@@ -14,9 +15,10 @@ metrics and logs to an OpenTelemetry Collector (it serves ``/metrics`` either wa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,10 +32,11 @@ from atoms_otel import (
     ComponentType,
     CustomHealthCheck,
     HealthStatus,
-    LogContext,
     PerformanceMetric,
     get_logger,
+    observe_tool,
     register_health_check,
+    track_database_operation,
 )
 
 logger = get_logger("stack_service")
@@ -72,15 +75,13 @@ def database_health() -> HealthStatus:
 
 
 @items_db
+@track_database_operation("select", "items", system="sqlite")
 async def _load_item(item_id: int) -> dict[str, Any] | None:
-    """A stand-in for a database query: timed and counted in database_queries_total.
+    """A stand-in for a database query (a client span, database_queries_total and its duration).
     Item 0 makes the query fail."""
-    started = time.perf_counter()
+    global _last_database_failure
     await asyncio.sleep(random.uniform(0.001, 0.01))
-    ok = item_id != 0
-    atoms_otel.record_database_query("select", time.perf_counter() - started, ok, table="items")
-    if not ok:
-        global _last_database_failure
+    if item_id == 0:
         _last_database_failure = time.monotonic()
         raise DatabaseUnavailable("items table unavailable")
     return _ITEMS.get(item_id)
@@ -96,7 +97,6 @@ async def read_item(item_id: int) -> dict[str, Any]:
     try:
         item = await _load_item(item_id)
     except (DatabaseUnavailable, CircuitOpenError) as exc:
-        logger.error("database query failed", extra_fields={"item_id": item_id})
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     if item is None:
         raise HTTPException(status_code=404, detail=f"item {item_id} not found")
@@ -105,28 +105,39 @@ async def read_item(item_id: int) -> dict[str, Any]:
     return item
 
 
-_TOOLS = {
-    "search": lambda arguments: {"matches": [i for i in _ITEMS if str(arguments.get("q", "")) in str(i)]},
-    "summarize": lambda arguments: {"summary": str(arguments.get("text", ""))[:40]},
-}
+@observe_tool("search")
+def search(q: str = "", fail: bool = False) -> dict[str, Any]:
+    """Item ids containing ``q``. ``fail=True`` makes the tool fail (a tool error)."""
+    if fail:
+        raise ToolFailed("search backend refused the query")
+    return {"matches": [i for i in _ITEMS if q in str(i)]}
+
+
+@observe_tool("summarize")
+def summarize(text: str = "") -> dict[str, str]:
+    """The first 40 characters of ``text``."""
+    logger.info("summarizing", extra_fields={"length": len(text)})  # carries trace and span ids
+    return {"summary": text[:40]}
+
+
+_TOOLS: dict[str, Callable[..., dict[str, Any]]] = {"search": search, "summarize": summarize}
 
 
 @app.post("/tools/{name}")
 async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Run a tool: counted in tool_executions_total{tool,status} and timed per tool."""
-    started = time.perf_counter()
-    with LogContext(request_path=f"/tools/{name}"):
-        try:
-            if name not in _TOOLS or arguments.get("fail"):
-                raise ToolFailed(f"tool {name} failed")
-            with PerformanceMetric(f"tool.{name}"):
-                result = _TOOLS[name](arguments)
-        except ToolFailed as exc:
-            atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=False)
-            logger.warning("tool failed", extra_fields={"tool": name})
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-    atoms_otel.record_tool_execution(name, time.perf_counter() - started, success=True)
-    return result
+    """Run a tool over plain HTTP: 404 for an unknown tool, 422 for bad arguments or a failure."""
+    tool = _TOOLS.get(name)
+    if tool is None:
+        raise HTTPException(status_code=404, detail=f"no tool {name!r}")
+    try:
+        inspect.signature(tool).bind(**arguments)
+    except TypeError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    try:
+        with PerformanceMetric(f"tool.{name}"):
+            return tool(**arguments)
+    except ToolFailed as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
 @mcp.tool()
@@ -163,3 +174,10 @@ register_health_check(CustomHealthCheck("database", ComponentType.DATABASE, data
 register_health_check(
     CustomHealthCheck("cache", ComponentType.CACHE, lambda: len(_cache) < 10_000, critical=False)
 )
+
+if __name__ == "__main__":
+    import os
+
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8000")), log_config=None)
