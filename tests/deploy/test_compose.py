@@ -137,3 +137,15 @@ def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
         if "image" in service:
             image, _, tag = service["image"].rpartition(":")
             assert image and re.fullmatch(r"v?\d+(\.\d+)+", tag), name
+
+
+def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> None:
+    """The container healthcheck asks /health/live, which the service serves (not /health: a
+    dependency outage must not mark the container unhealthy)."""
+    from fastapi.routing import APIRoute
+
+    from atoms_otel.endpoints import router
+
+    probe = " ".join(compose["services"]["atoms-service"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/health/live" in probe
+    assert "/health/live" in {r.path for r in router.routes if isinstance(r, APIRoute)}
