@@ -68,13 +68,13 @@ def _app() -> FastAPI:
     return app
 
 
-def _configure(app: FastAPI, endpoint: str, **options: Any) -> None:
+def _configure(app: FastAPI, endpoint: str, *, shutdown_timeout_s: float = 5.0, **options: Any) -> None:
     atoms_otel.configure(
         app=app,
         service_name="serverless-svc",
         otlp_endpoint=endpoint,
         metrics=MetricsOptions(export_interval_ms=60_000),
-        advanced=AdvancedOptions(log_stream=io.StringIO()),
+        advanced=AdvancedOptions(log_stream=io.StringIO(), shutdown_timeout_s=shutdown_timeout_s),
         **options,
     )
 
@@ -175,7 +175,7 @@ def test_a_hanging_collector_delays_a_response_by_the_deadline_at_most(silent_co
     """The flush gives up at its deadline: the response arrives intact, one warning is logged."""
     app = _app()
     app.add_middleware(ServerlessFlushMiddleware, flush_timeout_s=0.5)
-    _configure(app, silent_collector, serverless=False)
+    _configure(app, silent_collector, serverless=False, shutdown_timeout_s=1.0)
     with serve(app) as url:
         started = time.perf_counter()
         response = httpx.get(f"{url}/work", timeout=10)
