@@ -61,10 +61,10 @@ _MAX_ACCEPT_ITEMS: Final = 32
 _METRIC_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,254}$")
 
 
-async def _sample_live_signals(interval_s: float = live_signals.SAMPLE_INTERVAL_S) -> None:
+async def _sample_live_signals() -> None:
     """Feed the live-signals ring while the app serves, so its time series has no holes."""
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(live_signals.SAMPLE_INTERVAL_S)
         with _guard.guard("live signals sampler"):
             # A snapshot costs CPU in proportion to the series count: off the event loop.
             await asyncio.to_thread(_take_reading)
