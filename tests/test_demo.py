@@ -39,16 +39,22 @@ ENDPOINTS = (
 # -- the command --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", [None, "demo-token-91c2"], ids=["open", "with-token"])
-def test_check_passes_on_a_working_install(token: str | None) -> None:
+@pytest.mark.parametrize(
+    ("extra", "env"),
+    [([], {}), (["--token", "demo-token-91c2"], {}), ([], {"ATOMS_OTEL_API_TOKEN": "demo-token-91c2"})],
+    ids=["open", "token-option", "token-from-environment"],
+)
+def test_check_passes_on_a_working_install(extra: list[str], env: dict[str, str]) -> None:
     """--check drives traffic for a few seconds, finds every endpoint behaving and exits 0."""
-    args = ["--check", "--port", "0", "--duration", "3", "--rate", "20"]
-    result = run_demo(*args, *(["--token", token] if token else []))
+    result = run_demo(
+        "--check", "--port", "0", "--duration", "3", "--rate", "20", *extra, env=demo_env(**env)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.split()[-1] for line in result.stdout.splitlines() if line.startswith("ok ")] == [
         e.split()[-1] for e in ENDPOINTS
     ]
     assert "check passed" in result.stdout
+    assert ("?token=YOUR_TOKEN" in result.stdout) is bool(extra or env)
 
 
 def test_check_fails_and_names_what_misbehaves() -> None:

@@ -74,7 +74,7 @@ async def serve_demo(options: DemoOptions, out: IO[str]) -> int:
     payments = FlappingDependency()
     app = build_app(payments, register_health_checks(payments))
     try:
-        atoms_otel.configure(
+        telemetry = atoms_otel.configure(
             app=app,
             service_name="atoms-otel-demo",
             environment="demo",
@@ -95,15 +95,19 @@ async def serve_demo(options: DemoOptions, out: IO[str]) -> int:
         atoms_otel.shutdown()
         _say(out, f"atoms-otel demo: {exc}")
         return 2
+    # The token may also come from ATOMS_OTEL_API_TOKEN: use what configure() resolved.
+    token = telemetry.settings.api_token
     try:
-        return await _drive(options, out, f"http://127.0.0.1:{sock.getsockname()[1]}", serving)
+        return await _drive(options, out, f"http://127.0.0.1:{sock.getsockname()[1]}", serving, token)
     finally:
         server.should_exit = True
         await asyncio.gather(serving, return_exceptions=True)
         atoms_otel.shutdown()
 
 
-async def _drive(options: DemoOptions, out: IO[str], base: str, serving: asyncio.Task[None]) -> int:
+async def _drive(
+    options: DemoOptions, out: IO[str], base: str, serving: asyncio.Task[None], token: str | None
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     stopped_by: list[str] = []
@@ -119,9 +123,9 @@ async def _drive(options: DemoOptions, out: IO[str], base: str, serving: asyncio
         duration = CHECK_DURATION_S
     if duration is not None:
         loop.call_later(duration, stop.set)
-    _banner(out, base, options, duration)
+    _banner(out, base, options, duration, token)
     started = time.monotonic()
-    headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     exit_code = 0
     try:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10.0) as client:
@@ -147,10 +151,9 @@ async def _drive(options: DemoOptions, out: IO[str], base: str, serving: asyncio
     return exit_code
 
 
-def _banner(out: IO[str], base: str, options: DemoOptions, duration: float | None) -> None:
-    token = "?token=YOUR_TOKEN" if options.token else ""
+def _banner(out: IO[str], base: str, options: DemoOptions, duration: float | None, token: str | None) -> None:
     _say(out, f"atoms-otel demo: the example service is serving on {base}")
-    _say(out, f"  live view   {base}/observability{token}")
+    _say(out, f"  live view   {base}/observability{'?token=YOUR_TOKEN' if token else ''}")
     _say(out, f"  metrics     {base}/metrics")
     _say(out, f"  health      {base}/health")
     _say(out, f"  API         {base}/api/observability/dashboard")
