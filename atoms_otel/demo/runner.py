@@ -34,6 +34,32 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _Stopper:
+    """SIGINT / SIGTERM: the first stops the demo gracefully, a second one stops the server
+    without waiting for requests in flight."""
+
+    def __init__(self, server: _Server) -> None:
+        self.event = asyncio.Event()
+        self.signals: list[str] = []
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+
+    def __enter__(self) -> _Stopper:
+        for sig in _SIGNALS:
+            self._loop.add_signal_handler(sig, self._on_signal, sig)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sig in _SIGNALS:
+            self._loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.signals.append(sig.name)
+        if self.event.is_set():
+            self._server.force_exit = True
+        self.event.set()
+
+
 def _say(out: IO[str], text: str) -> None:
     print(text, file=out, flush=True)
 
@@ -97,27 +123,26 @@ async def serve_demo(options: DemoOptions, out: IO[str]) -> int:
         return 2
     # The token may also come from ATOMS_OTEL_API_TOKEN: use what configure() resolved.
     token = telemetry.settings.api_token
-    try:
-        return await _drive(options, out, f"http://127.0.0.1:{sock.getsockname()[1]}", serving, token)
-    finally:
-        server.should_exit = True
-        await asyncio.gather(serving, return_exceptions=True)
-        atoms_otel.shutdown()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with _Stopper(server) as stopper:
+        try:
+            return await _drive(options, out, base, serving, token, stopper)
+        finally:
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+            atoms_otel.shutdown()
 
 
 async def _drive(
-    options: DemoOptions, out: IO[str], base: str, serving: asyncio.Task[None], token: str | None
+    options: DemoOptions,
+    out: IO[str],
+    base: str,
+    serving: asyncio.Task[None],
+    token: str | None,
+    stopper: _Stopper,
 ) -> int:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    stopped_by: list[str] = []
-
-    def on_signal(sig: signal.Signals) -> None:
-        stopped_by.append(sig.name)
-        stop.set()
-
-    for sig in _SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
+    stop, stopped_by = stopper.event, stopper.signals
     duration = options.duration_s
     if duration is None and options.check:
         duration = CHECK_DURATION_S
@@ -127,25 +152,21 @@ async def _drive(
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     exit_code = 0
-    try:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10.0) as client:
-            driver = TrafficDriver(client, options.rate)
-            traffic = asyncio.create_task(driver.run(stop))
-            waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait((waiter, serving), return_when=asyncio.FIRST_COMPLETED)
-            stop.set()
-            await asyncio.gather(waiter, traffic)
-            if serving.done():
-                _say(out, "atoms-otel demo: the service stopped unexpectedly")
-                exit_code = 2
-            elif options.check and stopped_by:
-                _say(out, f"atoms-otel demo: check interrupted by {stopped_by[0]}")
-                exit_code = 1
-            elif options.check:
-                exit_code = _report(out, await check_endpoints(client), driver.stats)
-    finally:
-        for sig in _SIGNALS:
-            loop.remove_signal_handler(sig)
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10.0) as client:
+        driver = TrafficDriver(client, options.rate)
+        traffic = asyncio.create_task(driver.run(stop))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait((waiter, serving), return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await asyncio.gather(waiter, traffic)
+        if serving.done():
+            _say(out, "atoms-otel demo: the service stopped unexpectedly")
+            exit_code = 2
+        elif options.check and stopped_by:
+            _say(out, f"atoms-otel demo: check interrupted by {stopped_by[0]}")
+            exit_code = 1
+        elif options.check:
+            exit_code = _report(out, await check_endpoints(client), driver.stats)
     reason = f" by {stopped_by[0]}" if stopped_by else ""
     _say(out, f"stopped{reason} after {time.monotonic() - started:.1f} s: {driver.stats.summary()}")
     return exit_code
