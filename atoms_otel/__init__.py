@@ -32,6 +32,7 @@ from atoms_otel.context import (
     set_session_id,
     set_user_id,
 )
+from atoms_otel.decorators import log_operation, measure_performance, observe_tool, track_database_operation
 from atoms_otel.endpoints import router
 from atoms_otel.health import (
     AuthKitHealthCheck,
@@ -51,6 +52,7 @@ from atoms_otel.health import (
     get_health_monitor,
     register_health_check,
 )
+from atoms_otel.integrations.mcp import instrument_mcp
 from atoms_otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
 from atoms_otel.metrics import (
     Counter,
@@ -64,9 +66,26 @@ from atoms_otel.metrics import (
     record_http_request,
     record_tool_execution,
 )
+from atoms_otel.middleware import (
+    ContextPropagationMiddleware,
+    ErrorTrackingMiddleware,
+    PerformanceTrackingMiddleware,
+    RequestTrackingMiddleware,
+    TelemetryMiddleware,
+)
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.webhooks import (
+    WebhookClient,
+    WebhookConfig,
+    WebhookEventType,
+    WebhookFormat,
+    WebhookManager,
+    WebhookPayload,
+    configure_vercel_webhook,
+    webhook_manager,
+)
 
 __all__ = [
     "REDACTED",
@@ -80,9 +99,11 @@ __all__ = [
     "ComponentType",
     "ConfigurationError",
     "ConsoleFormatter",
+    "ContextPropagationMiddleware",
     "Counter",
     "CustomHealthCheck",
     "DashboardResponse",
+    "ErrorTrackingMiddleware",
     "Event",
     "EventHub",
     "Gauge",
@@ -98,16 +119,26 @@ __all__ = [
     "MetricsSnapshotResponse",
     "PerformanceMetric",
     "PerformanceMonitor",
+    "PerformanceTrackingMiddleware",
     "Plugin",
+    "RequestTrackingMiddleware",
     "Scrubber",
     "ScrubbingOptions",
     "StructuredFormatter",
     "SupabaseHealthCheck",
     "Telemetry",
+    "TelemetryMiddleware",
+    "WebhookClient",
+    "WebhookConfig",
+    "WebhookEventType",
+    "WebhookFormat",
+    "WebhookManager",
+    "WebhookPayload",
     "__version__",
     "check_health",
     "clear_context",
     "configure",
+    "configure_vercel_webhook",
     "current_context",
     "force_flush",
     "get_correlation_id",
@@ -118,7 +149,11 @@ __all__ = [
     "get_session_id",
     "get_telemetry",
     "get_user_id",
+    "instrument_mcp",
+    "log_operation",
+    "measure_performance",
     "new_correlation_id",
+    "observe_tool",
     "record_cache_operation",
     "record_database_query",
     "record_error",
@@ -131,4 +166,6 @@ __all__ = [
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "track_database_operation",
+    "webhook_manager",
 ]

@@ -48,6 +48,7 @@ class Settings:
     excluded_urls: tuple[str, ...]
     webhook_url: str | None
     webhook_secret: str | None
+    webhook_log_level: int | None
     api_token: str | None
     protect_metrics: bool
     trace_sampler: str
@@ -127,6 +128,26 @@ def _log_level(value: Any) -> int:
     if isinstance(value, str) and value.strip().upper() in _LEVELS:
         return _LEVELS[value.strip().upper()]
     raise _Invalid("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+
+
+def _optional_log_level(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+        return None
+    return _log_level(value)
+
+
+def _webhook_secret(value: Any) -> str | None:
+    """A Standard Webhooks secret, ``whsec_<base64>`` (checked by the webhooks module)."""
+    text = _optional_text(value)
+    if text is None:
+        return None
+    from atoms_otel.webhooks._signing import parse_secret
+
+    try:
+        parse_secret(text)
+    except ConfigurationError as exc:
+        raise _Invalid(str(exc).removeprefix("secret: ")) from None
+    return text
 
 
 def _choice(*choices: str, lower: bool = True) -> Callable[[Any], str]:
@@ -262,7 +283,8 @@ _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("slow_request_ms", ("ATOMS_OTEL_SLOW_REQUEST_MS",), _number(minimum=0), 1000.0),
     _Param("excluded_urls", ("ATOMS_OTEL_EXCLUDED_URLS",), _paths, ("/metrics", "/health*")),
     _Param("webhook_url", ("ATOMS_OTEL_WEBHOOK_URL",), _url(), None),
-    _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _optional_text, None),
+    _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _webhook_secret, None),
+    _Param("webhook_log_level", ("ATOMS_OTEL_WEBHOOK_LOG_LEVEL",), _optional_log_level, None),
     _Param("api_token", ("ATOMS_OTEL_API_TOKEN",), _optional_text, None),
     _Param("protect_metrics", ("ATOMS_OTEL_PROTECT_METRICS",), _boolean, False),
     _Param("trace_sampler", ("OTEL_TRACES_SAMPLER",), _choice(*_SAMPLERS), "parentbased_always_on"),

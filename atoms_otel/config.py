@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -139,12 +140,25 @@ class Telemetry:
         return self.pipeline.prometheus_reader.snapshot() if self.pipeline else None
 
     def force_flush(self, timeout_s: float | None = None) -> bool:
-        """Export everything buffered now. Bounded by ``timeout_s`` (default: the shutdown timeout)."""
-        if self.pipeline is None or self._closed:
+        """Export everything buffered now. Bounded by ``timeout_s`` (default: the shutdown timeout).
+
+        Plugins with a ``force_flush(timeout_s) -> bool`` method (webhooks: queued alerts) are
+        flushed first, within the same deadline.
+        """
+        if self._closed:
             return True
-        return self.pipeline.force_flush(
+        deadline = time.monotonic() + (
             timeout_s if timeout_s is not None else self.advanced.shutdown_timeout_s
         )
+        flushed = True
+        for plugin in self.plugins:
+            flush = getattr(plugin, "force_flush", None)
+            if callable(flush):
+                with _guard.guard(f"plugin {type(plugin).__name__} force_flush"):
+                    flushed = bool(flush(max(0.0, deadline - time.monotonic()))) and flushed
+        if self.pipeline is None:
+            return flushed
+        return self.pipeline.force_flush(max(0.0, deadline - time.monotonic())) and flushed
 
     def shutdown(self) -> None:
         """Stop plugins, flush and release the providers, and undo the logging changes. Idempotent."""
@@ -188,6 +202,7 @@ def configure(
     excluded_urls: Sequence[str] | str | None = None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    webhook_log_level: str | int | None = None,
     api_token: str | None = None,
     protect_metrics: bool | None = None,
     trace_sampler: str | None = None,
@@ -221,7 +236,10 @@ def configure(
         app: a FastAPI app to instrument: middleware, ``/metrics`` and the observability router.
         slow_request_ms: requests slower than this log a warning (``ATOMS_OTEL_SLOW_REQUEST_MS``).
         excluded_urls: paths without spans; ``*`` suffix for prefixes (``ATOMS_OTEL_EXCLUDED_URLS``).
-        webhook_url, webhook_secret: register a webhook at startup (``ATOMS_OTEL_WEBHOOK_*``).
+        webhook_url, webhook_secret: register a webhook at startup (``ATOMS_OTEL_WEBHOOK_*``);
+            the secret is a Standard Webhooks ``whsec_<base64>`` signing key.
+        webhook_log_level: also alert on log records at or above this level, e.g. ``ERROR``
+            (``ATOMS_OTEL_WEBHOOK_LOG_LEVEL``, default off).
         api_token: bearer token protecting ``/api/observability/*`` (``ATOMS_OTEL_API_TOKEN``).
         protect_metrics: require that token on ``/metrics`` too (``ATOMS_OTEL_PROTECT_METRICS``).
         trace_sampler, trace_sampler_arg: as ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
@@ -253,6 +271,7 @@ def configure(
         "excluded_urls": excluded_urls,
         "webhook_url": webhook_url,
         "webhook_secret": webhook_secret,
+        "webhook_log_level": webhook_log_level,
         "api_token": api_token,
         "protect_metrics": protect_metrics,
         "trace_sampler": trace_sampler,

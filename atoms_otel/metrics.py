@@ -54,6 +54,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 _PROM_UNSAFE = re.compile(r"[^a-zA-Z0-9:]+")
 _UNIT_SUFFIX: Final = {"s": "seconds", "ms": "milliseconds", "By": "bytes", "1": "", "%": "percent"}
 _MAX_GAUGE_SERIES: Final = 2000
+_MAX_OBSERVED_SERIES: Final = 10_000
+_OVERFLOW: Final = frozenset({("otel_metric_overflow", "true")})
 _registries: weakref.WeakSet[MetricsRegistry] = weakref.WeakSet()
 
 
@@ -120,11 +122,34 @@ class Counter(_Metric):
 
     >>> orders = Counter("orders_total", "Orders placed", labels=("region",))
     >>> orders.inc(labels={"region": "eu"})
+
+    ``observed=True`` keeps the counts in the process and reports them when metrics are collected
+    (an OpenTelemetry *observable* counter): ``inc`` costs a dictionary update under a lock instead
+    of an SDK call — for counts taken on every request. Like any counter it starts from zero when
+    configure() builds a new pipeline. At most 10000 label sets are kept; later ones are counted in
+    one ``otel_metric_overflow="true"`` series.
     """
 
     kind = "counter"
 
+    def __init__(
+        self,
+        name: str,
+        description: str = "",
+        unit: str = "",
+        labels: Sequence[str] = (),
+        *,
+        registry: MetricsRegistry | None = None,
+        observed: bool = False,
+    ) -> None:
+        self._observed = observed
+        self._counts: dict[frozenset[tuple[str, Any]], float] = {}
+        self._lock = threading.Lock()
+        super().__init__(name, description, unit, labels, registry=registry)
+
     def _create(self, meter: metrics_api.Meter) -> Any:
+        if self._observed:
+            return meter.create_observable_counter(self.name, [self._observe], self.unit, self.description)
         return meter.create_counter(self.name, self.unit, self.description)
 
     def inc(self, amount: float = 1, labels: Labels | None = None) -> None:
@@ -134,7 +159,26 @@ class Counter(_Metric):
         declared = self._declared
         if declared is not None and labels is not None and not declared.issuperset(labels):
             labels = self._labels(labels)
+        if self._observed:
+            key = frozenset(labels.items()) if labels else frozenset()
+            with self._lock:
+                counts = self._counts
+                if key not in counts and len(counts) >= _MAX_OBSERVED_SERIES:
+                    key = _OVERFLOW
+                counts[key] = counts.get(key, 0) + amount
+            return
         self._instrument._real.add(amount, labels)
+
+    def _observe(self, _options: metrics_api.CallbackOptions) -> list[metrics_api.Observation]:
+        with self._lock:
+            items = list(self._counts.items())
+        return [metrics_api.Observation(v, dict(k) or None) for k, v in items]
+
+    def _rebound(self) -> None:
+        # A new pipeline starts every counter from zero; an observed one does too, so that ratios
+        # between counters (errors per request) stay true across configure().
+        with self._lock:
+            self._counts.clear()
 
 
 class Histogram(_Metric):
@@ -191,6 +235,10 @@ class Gauge(_Metric):
     Backed by an OpenTelemetry UpDownCounter, so values from many processes add up correctly in
     the collector; ``set`` records the difference from the current value. At most 2000 label sets
     are tracked per gauge; further ones are ignored and logged once.
+
+    ``observed=True`` backs it by an *observable* UpDownCounter instead: the current values are
+    read when metrics are collected, so ``inc``/``dec``/``set`` only update a number under a lock
+    (about a microsecond, against several for an SDK call) — for values changed on every request.
     """
 
     kind = "gauge"
@@ -203,13 +251,23 @@ class Gauge(_Metric):
         labels: Sequence[str] = (),
         *,
         registry: MetricsRegistry | None = None,
+        observed: bool = False,
     ) -> None:
         self._values: dict[frozenset[tuple[str, Any]], float] = {}
         self._lock = threading.Lock()
+        self._observed = observed
         super().__init__(name, description, unit, labels, registry=registry)
 
     def _create(self, meter: metrics_api.Meter) -> Any:
+        if self._observed:
+            return meter.create_observable_up_down_counter(
+                self.name, [self._observe], self.unit, self.description
+            )
         return meter.create_up_down_counter(self.name, self.unit, self.description)
+
+    def _observe(self, _options: metrics_api.CallbackOptions) -> list[metrics_api.Observation]:
+        with self._lock:
+            return [metrics_api.Observation(v, dict(k) or None) for k, v in self._values.items()]
 
     def _add(self, delta: float | None, labels: Labels | None, target: float | None = None) -> None:
         if self._declared is not None and labels is not None:
@@ -228,7 +286,7 @@ class Gauge(_Metric):
                 delta = target - current
             assert delta is not None
             self._values[key] = current + delta
-            if delta:
+            if delta and not self._observed:
                 self._instrument._real.add(delta, labels)
 
     def set(self, value: float, labels: Labels | None = None) -> None:
@@ -247,6 +305,8 @@ class Gauge(_Metric):
 
     def _rebound(self) -> None:
         # A new pipeline starts from zero; carry the current values over so the gauge stays true.
+        if self._observed:  # read at collection time: nothing to carry
+            return
         with self._lock:
             for key, value in self._values.items():
                 if value:
@@ -281,7 +341,8 @@ class MetricsRegistry:
     the contract — ``http_requests_total``, ``http_request_duration_seconds``,
     ``tool_executions_total``, ``tool_execution_duration_seconds``, ``errors_total``,
     ``active_connections``, ``database_queries_total``, ``database_query_duration_seconds``,
-    ``cache_operations_total`` — and the ``record_*`` helpers that fill them.
+    ``cache_operations_total``, ``mcp_server_operation_duration_seconds`` — and the ``record_*``
+    helpers that fill them.
     """
 
     def __init__(self, meter_name: str = "atoms_otel", *, preconfigured: bool = True) -> None:
@@ -361,7 +422,7 @@ class MetricsRegistry:
 
     def _rebound(self) -> None:
         for metric in self.metrics():
-            if isinstance(metric, Gauge):
+            if isinstance(metric, Gauge | Counter):
                 metric._rebound()
 
     # -- pre-configured metrics and their recorders -------------------------------------------
@@ -372,6 +433,7 @@ class MetricsRegistry:
             "Total HTTP requests by method, route template and status code",
             labels=("method", "path", "status"),
             registry=self,
+            observed=True,  # counted on every request: kept in-process, read at collection
         )
         self.http_request_duration_seconds = Histogram(
             "http.request.duration",
@@ -394,6 +456,14 @@ class MetricsRegistry:
             buckets=MCP_DURATION_BUCKETS,
             registry=self,
         )
+        self.mcp_server_operation_duration = Histogram(
+            "mcp.server.operation.duration",
+            "MCP request duration in seconds as the server sees it, by MCP method, tool and error type",
+            unit="s",
+            labels=("mcp.method.name", "gen_ai.tool.name", "error.type"),
+            buckets=MCP_DURATION_BUCKETS,
+            registry=self,
+        )
         self.errors_total = Counter(
             "errors",
             "Errors by error type and source",
@@ -404,6 +474,7 @@ class MetricsRegistry:
             "active_connections",
             "HTTP requests currently being served",
             registry=self,
+            observed=True,  # changed twice per request: read at collection, not pushed
         )
         self.database_queries_total = Counter(
             "database.queries",
@@ -432,9 +503,7 @@ class MetricsRegistry:
 
     def record_http_request(self, method: str, path: str, status_code: int, duration_seconds: float) -> None:
         """Count one HTTP request and observe its duration. ``path`` should be the route template."""
-        self.http_requests_total._instrument._real.add(
-            1, {"method": method, "path": path, "status": str(status_code)}
-        )
+        self.http_requests_total.inc(1, {"method": method, "path": path, "status": str(status_code)})
         self.http_request_duration_seconds._instrument._real.record(
             duration_seconds, {"method": method, "path": path}
         )
@@ -490,12 +559,16 @@ def rebind_all() -> None:
 
 
 def reset_all() -> None:
-    """Forget every gauge's tracked values (the testing fixture starts each test from zero)."""
+    """Forget every gauge's tracked values and every observed counter's counts (the testing
+    fixture starts each test from zero)."""
     for registry in list(_registries):
         for metric in registry.metrics():
             if isinstance(metric, Gauge):
                 with metric._lock:
                     metric._values.clear()
+            elif isinstance(metric, Counter):
+                with metric._lock:
+                    metric._counts.clear()
 
 
 def record_http_request(method: str, path: str, status_code: int, duration_seconds: float) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from atoms_otel import _guard
+from atoms_otel.webhooks import WebhookManager
 from tests.support.collector import Collector, start_collector
+from tests.support.receiver import Receiver
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +31,23 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver (threaded http.server) on a free loopback port."""
+    instance = Receiver()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def webhooks() -> Iterator[WebhookManager]:
+    """A fresh webhook manager (coalescing off unless a test turns it on), shut down afterwards."""
+    manager = WebhookManager(coalesce_window_s=0, shutdown_timeout_s=2.0)
+    try:
+        yield manager
+    finally:
+        manager.shutdown(timeout=0.5)

@@ -1,7 +1,8 @@
-"""Instrument a FastAPI app: endpoints and startup hooks, installed once per app."""
+"""Instrument a FastAPI app: the request middleware, endpoints and startup hooks, installed once."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,22 @@ if TYPE_CHECKING:
 __all__ = ["instrument_app", "route_paths"]
 
 _MARK = "_atoms_otel_instrumented"
+_logger = logging.getLogger("atoms_otel")
+
+# FastAPI >= 0.16x opens its own server span, duration histogram and operation spans as soon as
+# global providers exist. Our middleware produces the server span and the contract metrics at a
+# fraction of the cost (bench/bench_http.py), so the native telemetry is turned off for the apps
+# we instrument: one server span per request, never two.
+_NATIVE_OFF = {"tracing": False, "metrics": False, "logs": False}
 
 
 def instrument_app(app: Any, telemetry: Telemetry) -> None:
-    """Add ``/metrics`` (and the observability router) and reroute server logs at startup.
+    """Add the request middleware, ``/metrics`` (and the observability router), instrument the MCP
+    servers mounted on the app (``instrument_mcp``), and reroute server logs at startup.
 
-    Idempotent: calling configure(app=app) again does not install anything twice.
+    Idempotent: calling configure(app=app) again does not install anything twice. Call it before
+    the app starts serving (at import time): an app that already built its middleware stack gets
+    the middleware wrapped around the whole stack instead.
     """
     from fastapi import FastAPI
 
@@ -34,6 +45,12 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
     _wrap_lifespan(app)
+    _disable_native_telemetry(app)
+    _install_middleware(app)
+    for server in _mounted_mcp_servers(app.router.routes):
+        from atoms_otel.integrations.mcp import instrument_mcp
+
+        instrument_mcp(server)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -65,3 +82,48 @@ def _wrap_lifespan(app: Any) -> None:
             yield state
 
     app.router.lifespan_context = lifespan
+
+
+def _mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
+    """The MCP SDK servers behind the apps mounted on these routes (``mcp.streamable_http_app()``).
+
+    Found through the SDK's streamable-HTTP endpoint (``session_manager.app``), unwrapping auth
+    middleware; anything else is ignored, so an unknown SDK layout only means "none found"."""
+    servers: list[Any] = []
+    if depth > 4:
+        return servers
+    for route in routes:
+        endpoint = getattr(route, "app", None)
+        for _ in range(4):  # RequireAuthMiddleware and similar wrappers keep the endpoint in .app
+            manager = getattr(endpoint, "session_manager", None)
+            server = getattr(manager, "app", None)
+            if isinstance(getattr(server, "middleware", None), list):
+                if server not in servers:
+                    servers.append(server)
+                break
+            endpoint = getattr(endpoint, "app", None)
+        inner = getattr(getattr(route, "app", None), "routes", None)
+        if isinstance(inner, list):
+            servers += [s for s in _mounted_mcp_servers(inner, depth + 1) if s not in servers]
+    return servers
+
+
+def _disable_native_telemetry(app: Any) -> None:
+    config = getattr(app, "_telemetry", None)
+    if isinstance(config, dict):
+        config.update(_NATIVE_OFF)
+
+
+def _install_middleware(app: Any) -> None:
+    from atoms_otel.middleware import TelemetryMiddleware
+
+    if app.middleware_stack is None:
+        # Outermost of the user's middleware (inside Starlette's ServerErrorMiddleware), so the
+        # span and the timings cover the app's own middleware too.
+        app.add_middleware(TelemetryMiddleware)
+        return
+    _logger.warning(
+        "atoms_otel: configure(app=...) was called after the app started; wrapping its middleware "
+        "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
+    )
+    app.middleware_stack = TelemetryMiddleware(app.middleware_stack)

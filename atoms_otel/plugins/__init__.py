@@ -96,5 +96,9 @@ def builtin_plugins(settings: Settings) -> list[Plugin]:
     Each built-in plugin module adds itself here; configure() is the only caller.
     """
     from atoms_otel.plugins.health import HealthPlugin
+    from atoms_otel.plugins.webhooks import WebhookPlugin
 
-    return [HealthPlugin()]
+    # Health first: its transitions are events the webhook plugin turns into alerts. Webhooks are
+    # always on: events with no webhook registered cost one check, and webhooks added in code
+    # (configure_vercel_webhook, webhook_manager.add_webhook) get the event-driven alerts too.
+    return [HealthPlugin(), WebhookPlugin()]

@@ -1,0 +1,147 @@
+"""Cost of ``@observe_tool`` per call, next to the same telemetry written by hand with the raw SDK.
+
+    python bench/bench_tools.py                 # 5 interleaved rounds of 20000 calls each
+    python bench/bench_tools.py --calls 50000 --rounds 7
+
+Both sides record the same signals into equivalent pipelines: an SDK tracer with batch export to a
+discarding exporter, and an SDK meter with a Prometheus reader. The raw baseline is what you would
+write by hand — ``with tracer.start_as_current_span("execute_tool t", attributes=...)``, then a
+counter ``add`` and a histogram ``record`` with ``{tool, status}`` inside the span. The decorated
+tool does that plus the error handling, the context management for generators and the guard.
+Rounds alternate between the two so machine noise shows as spread rather than bias; the best
+round of each is compared (target: the decorator is no slower than the raw baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from prometheus_client import CollectorRegistry
+
+import atoms_otel
+from atoms_otel import observe_tool
+from atoms_otel.metrics import MCP_DURATION_BUCKETS
+
+
+class Discard(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def raw_baseline() -> tuple[Callable[[int], int], Callable[[int], Any]]:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    tracer = tracer_provider.get_tracer("raw")
+    reader = PrometheusMetricReader(registry=CollectorRegistry())
+    meter = MeterProvider(metric_readers=[reader]).get_meter("raw")
+    executions = meter.create_counter("raw.tool.executions")
+    duration = meter.create_histogram(
+        "raw.tool.duration", unit="s", explicit_bucket_boundaries_advisory=MCP_DURATION_BUCKETS
+    )
+    attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "raw"}
+
+    def raw_tool(x: int) -> int:
+        start = time.perf_counter()
+        with tracer.start_as_current_span("execute_tool raw", attributes=attributes):
+            result = x + 1
+            labels = {"tool": "raw", "status": "success"}
+            executions.add(1, labels)
+            duration.record(time.perf_counter() - start, labels)
+        return result
+
+    async def raw_async_tool(x: int) -> int:
+        start = time.perf_counter()
+        with tracer.start_as_current_span("execute_tool raw", attributes=attributes):
+            result = x + 1
+            labels = {"tool": "raw", "status": "success"}
+            executions.add(1, labels)
+            duration.record(time.perf_counter() - start, labels)
+        return result
+
+    return raw_tool, raw_async_tool
+
+
+def decorated() -> tuple[Callable[[int], int], Callable[[int], Any]]:
+    atoms_otel.configure(
+        service_name="bench-tools",
+        advanced=atoms_otel.AdvancedOptions(
+            span_processors=[BatchSpanProcessor(Discard())],
+            log_stream=open(os.devnull, "w"),  # noqa: SIM115 - lives as long as the process
+        ),
+    )
+
+    @observe_tool("observed")
+    def observed_tool(x: int) -> int:
+        return x + 1
+
+    @observe_tool("observed_async")
+    async def observed_async_tool(x: int) -> int:
+        return x + 1
+
+    return observed_tool, observed_async_tool
+
+
+def time_sync(fn: Callable[[int], int], calls: int) -> float:
+    start = time.perf_counter()
+    for i in range(calls):
+        fn(i)
+    return (time.perf_counter() - start) / calls * 1e9
+
+
+def time_async(fn: Callable[[int], Any], calls: int) -> float:
+    async def loop() -> float:
+        start = time.perf_counter()
+        for i in range(calls):
+            await fn(i)
+        return (time.perf_counter() - start) / calls * 1e9
+
+    return asyncio.run(loop())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=20_000, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    args = parser.parse_args(argv)
+
+    raw_sync, raw_async = raw_baseline()
+    ours_sync, ours_async = decorated()
+    cases: dict[str, Callable[[], float]] = {
+        "raw span+counter+histogram (sync)": lambda: time_sync(raw_sync, args.calls),
+        "@observe_tool (sync)": lambda: time_sync(ours_sync, args.calls),
+        "raw span+counter+histogram (async)": lambda: time_async(raw_async, args.calls),
+        "@observe_tool (async)": lambda: time_async(ours_async, args.calls),
+    }
+    for run in cases.values():  # warm-up
+        run()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.rounds):
+        for name, run in cases.items():
+            samples[name].append(run())
+
+    print(f"\nns per call, {args.calls} calls x {args.rounds} interleaved rounds")
+    print(f"{'case':<38} {'best':>9} {'median':>9}")
+    for name, values in samples.items():
+        print(f"{name:<38} {min(values):>9.0f} {statistics.median(values):>9.0f}")
+    for kind in ("sync", "async"):
+        raw = min(samples[f"raw span+counter+histogram ({kind})"])
+        ours = min(samples[f"@observe_tool ({kind})"])
+        verdict = "no slower" if ours <= raw else "SLOWER"
+        print(f"@observe_tool / raw baseline ({kind}): {ours / raw:.2f}  ({verdict}; target <= 1.00)")
+    atoms_otel.shutdown()
+
+
+if __name__ == "__main__":
+    main()
