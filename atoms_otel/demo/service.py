@@ -20,7 +20,7 @@ from atoms_otel import (
     HealthStatus,
     PerformanceMonitor,
     get_health_monitor,
-    record_tool_execution,
+    observe_tool,
 )
 
 __all__ = ["TOOL_NAMES", "FlappingDependency", "build_app", "register_health_checks"]
@@ -85,13 +85,19 @@ def register_health_checks(payments: FlappingDependency) -> CircuitBreaker:
 # -- tools --------------------------------------------------------------------------------------
 
 
-async def search_documents(query: str = "", limit: int = 5) -> dict[str, Any]:
+async def _search(query: str, limit: int) -> dict[str, Any]:
     await asyncio.sleep(random.uniform(0.005, 0.06))
     if random.random() < 0.03:
         raise TimeoutError("search index did not answer within 50 ms")
     return {"query": query, "hits": [f"doc-{random.randint(1, 999)}" for _ in range(min(limit, 10))]}
 
 
+@observe_tool("search_documents")
+async def search_documents(query: str = "", limit: int = 5) -> dict[str, Any]:
+    return await _search(query, limit)
+
+
+@observe_tool("create_ticket", log_inputs=True)
 async def create_ticket(title: str = "", priority: str = "normal") -> dict[str, Any]:
     await asyncio.sleep(random.uniform(0.02, 0.12))
     if priority not in ("low", "normal", "high"):
@@ -99,6 +105,7 @@ async def create_ticket(title: str = "", priority: str = "normal") -> dict[str, 
     return {"ticket": f"T-{random.randint(1000, 9999)}", "title": title, "priority": priority}
 
 
+@observe_tool("summarize")
 async def summarize(text: str = "") -> dict[str, Any]:
     await asyncio.sleep(random.uniform(0.1, 0.7))
     if random.random() < 0.05:
@@ -114,15 +121,12 @@ _TOOLS: Final[dict[str, Tool]] = {
 TOOL_NAMES: Final = tuple(_TOOLS)
 
 
-async def _run_tool(name: str, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
-    start = time.perf_counter()
+async def _run_tool(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
     try:
         result = await tool(**arguments)
     except (TypeError, ValueError, TimeoutError, RuntimeError) as exc:
-        record_tool_execution(name, time.perf_counter() - start, False)
         # Like an MCP CallToolResult: the call answered, and says it failed.
         return {"is_error": True, "error": f"{type(exc).__name__}: {exc}"}
-    record_tool_execution(name, time.perf_counter() - start, True)
     return {"is_error": False, "result": result}
 
 
@@ -147,7 +151,7 @@ def build_app(payments: FlappingDependency, breaker: CircuitBreaker) -> FastAPI:
 
     @app.get("/search")
     async def search(q: str = Query(min_length=1, max_length=100)) -> dict[str, Any]:
-        return await search_documents(q)
+        return await _search(q, 5)
 
     @app.post("/orders", status_code=201)
     async def create_order(order: Order) -> dict[str, Any]:
@@ -180,6 +184,6 @@ def build_app(payments: FlappingDependency, breaker: CircuitBreaker) -> FastAPI:
         tool = _TOOLS.get(name)
         if tool is None:
             raise HTTPException(404, "unknown tool")
-        return await _run_tool(name, tool, arguments)
+        return await _run_tool(tool, arguments)
 
     return app
