@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from atoms_otel import demo
 from atoms_otel._settings import env_vars
 from atoms_otel._version import __version__
 
@@ -14,11 +15,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"atoms-otel {__version__}")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("env", help="list the environment variables atoms_otel reads")
+    demo.add_arguments(
+        commands.add_parser(
+            "demo",
+            help="run an instrumented example service with synthetic traffic and the live view",
+            description="Serve an example service on 127.0.0.1 with synthetic traffic; "
+            "open /observability to watch it. Ctrl-C stops it.",
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "env":
         for var, setting in sorted(env_vars().items()):
             print(f"{var:<40} {setting}")
         return 0
+    if args.command == "demo":
+        return demo.run(demo.options_from(args))
     parser.print_help()
     return 0
 

@@ -23,6 +23,8 @@ __all__ = [
     "ReadinessResponse",
     "RecentErrorModel",
     "RequestStatsModel",
+    "RouteStatsModel",
+    "SeriesPointModel",
     "ToolStatsModel",
 ]
 
@@ -155,6 +157,34 @@ class RequestStatsModel(BaseModel):
     request_rate: float = Field(description="Requests per second over the window.")
     error_rate: float = Field(description="errors / requests over the window (0..1).")
     latency: LatencyModel
+    status_codes: dict[str, float] = Field(
+        default_factory=dict,
+        description='Responses per status code over the window (at most 32 codes, then "other").',
+    )
+
+
+class SeriesPointModel(BaseModel):
+    """HTTP traffic in one interval of the time series."""
+
+    seconds_ago: float = Field(description="When the interval ended, before the newest reading.")
+    interval_s: float
+    requests: float
+    errors: float = Field(description="Responses with a 5xx status.")
+    request_rate: float = Field(description="Requests per second in the interval.")
+    error_ratio: float = Field(description="errors / requests in the interval (0..1).")
+
+
+class RouteStatsModel(BaseModel):
+    """One route (method and template) since the pipeline started."""
+
+    method: str
+    route: str = Field(examples=["/items/{item_id}"])
+    requests: float
+    client_errors: float = Field(description="Responses with a 4xx status.")
+    server_errors: float = Field(description="Responses with a 5xx status.")
+    error_rate: float = Field(description="server_errors / requests (0..1).")
+    avg_duration_ms: float | None
+    p95_ms: float | None
 
 
 class ToolStatsModel(BaseModel):
@@ -189,3 +219,12 @@ class DashboardResponse(BaseModel):
     top_tools_by_calls: list[ToolStatsModel] = Field(description="Since the pipeline started.")
     top_tools_by_errors: list[ToolStatsModel] = Field(description="Tools with errors, most first.")
     recent_errors: list[RecentErrorModel] = Field(description="Newest first.")
+    series: list[SeriesPointModel] = Field(
+        default_factory=list, description="Request rate and error ratio over the window, oldest first."
+    )
+    routes: list[RouteStatsModel] = Field(
+        default_factory=list, description="Busiest routes since the pipeline started."
+    )
+    health_checks: dict[str, ComponentHealthModel] = Field(
+        default_factory=dict, description="Each component's latest check, with its message."
+    )

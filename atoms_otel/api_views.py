@@ -30,10 +30,19 @@ from atoms_otel.api_models import (
     MetricModel,
     RecentErrorModel,
     RequestStatsModel,
+    RouteStatsModel,
+    SeriesPointModel,
     ToolStatsModel,
 )
 from atoms_otel.health import ComponentType, HealthReport, HealthStatus
-from atoms_otel.live_signals import LiveSignals, RecentErrors, gauge_total, iter_metrics, tool_stats
+from atoms_otel.live_signals import (
+    LiveSignals,
+    RecentErrors,
+    gauge_total,
+    iter_metrics,
+    route_stats,
+    tool_stats,
+)
 from atoms_otel.metrics import prometheus_name
 
 __all__ = [
@@ -71,6 +80,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _components(report: HealthReport) -> dict[str, ComponentHealthModel]:
+    return {
+        name: ComponentHealthModel(
+            status=c.status.value,
+            component_type=c.component_type.value,
+            critical=c.critical,
+            response_time_ms=round(c.response_time_ms, 3),
+            message=c.message,
+            last_checked=c.last_checked,
+            details=dict(c.details),
+        )
+        for name, c in report.components.items()
+    }
+
+
 def health_response(report: HealthReport, service: ServiceInfo) -> HealthCheckResponse:
     return HealthCheckResponse(
         status=report.status.value,
@@ -79,18 +103,7 @@ def health_response(report: HealthReport, service: ServiceInfo) -> HealthCheckRe
         environment=service.environment,
         timestamp=report.timestamp,
         uptime_seconds=service.uptime_seconds,
-        components={
-            name: ComponentHealthModel(
-                status=c.status.value,
-                component_type=c.component_type.value,
-                critical=c.critical,
-                response_time_ms=round(c.response_time_ms, 3),
-                message=c.message,
-                last_checked=c.last_checked,
-                details=dict(c.details),
-            )
-            for name, c in report.components.items()
-        },
+        components=_components(report),
     )
 
 
@@ -218,10 +231,14 @@ def dashboard(
     window_s: float,
     top: int,
     errors: int,
+    routes: int = 20,
+    points: int = 120,
 ) -> DashboardResponse:
+    series: list[SeriesPointModel] = []
     if signals is not None:
         live, recent = signals
-        stats = live.window(window_s, live.observe(data))
+        newest = live.observe(data)
+        stats = live.window(window_s, newest)
         requests = RequestStatsModel(
             window_seconds=stats.window_s,
             requests=stats.requests,
@@ -229,7 +246,9 @@ def dashboard(
             request_rate=stats.request_rate,
             error_rate=stats.error_rate,
             latency=LatencyModel(p50_ms=stats.p50_ms, p95_ms=stats.p95_ms, p99_ms=stats.p99_ms),
+            status_codes=stats.status_codes,
         )
+        series = [SeriesPointModel(**vars(p)) for p in live.series(window_s, newest, points)]
         recent_errors = [
             RecentErrorModel(**{**entry, "timestamp": datetime.fromtimestamp(entry["timestamp"], UTC)})
             for entry in recent.latest(errors)
@@ -245,6 +264,7 @@ def dashboard(
         )
         recent_errors = []
     tools = [ToolStatsModel(**vars(t)) for t in tool_stats(data)]
+    busiest = sorted(route_stats(data), key=lambda r: (-r.requests, r.route, r.method))[:routes]
     return DashboardResponse(
         service=service.name,
         timestamp=_now(),
@@ -258,4 +278,7 @@ def dashboard(
         top_tools_by_calls=sorted(tools, key=lambda t: (-t.calls, t.tool))[:top],
         top_tools_by_errors=sorted((t for t in tools if t.errors), key=lambda t: (-t.errors, t.tool))[:top],
         recent_errors=recent_errors,
+        series=series,
+        routes=[RouteStatsModel(**vars(r)) for r in busiest],
+        health_checks=_components(report),
     )

@@ -10,10 +10,13 @@
   component is unhealthy; else 200.
 - ``GET /api/observability/dashboard``, ``/metrics/snapshot``, ``/metrics/{name}``: JSON computed
   from our own live signals; bearer token required when ``api_token`` is set.
+- ``GET /observability``: the live view, a self-contained HTML page over the dashboard API (see
+  :mod:`atoms_otel.page`); same token as the API.
 
 Endpoints only read signals. The router's lifespan runs the default monitor's checks in the
-background every ``refresh_interval_s`` while the app serves, and marks the app as draining
-(not ready) once shutdown begins.
+background every ``refresh_interval_s`` while the app serves, takes a live-signals reading every
+5 s (so the dashboard's time series covers the last minutes even before anyone looks), and marks
+the app as draining (not ready) once shutdown begins.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from atoms_otel import api_views, live_signals
+from atoms_otel import _guard, api_views, live_signals, page
 from atoms_otel.api_models import (
     DashboardResponse,
     ErrorResponse,
@@ -48,6 +51,8 @@ from atoms_otel.health import HealthStatus, get_health_monitor
 
 __all__ = ["router", "wants_health_json"]
 
+_ACCEPT_HTML: Final = "text/html"
+
 _STARTED: Final = time.monotonic()
 _DRAINING: Final = "atoms_otel_draining"
 _HEALTH_JSON: Final = "application/health+json"
@@ -56,22 +61,40 @@ _MAX_ACCEPT_ITEMS: Final = 32
 _METRIC_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,254}$")
 
 
+async def _sample_live_signals() -> None:
+    """Feed the live-signals ring while the app serves, so its time series has no holes."""
+    while True:
+        await asyncio.sleep(live_signals.SAMPLE_INTERVAL_S)
+        with _guard.guard("live signals sampler"):
+            # A snapshot costs CPU in proportion to the series count: off the event loop.
+            await asyncio.to_thread(_take_reading)
+
+
+def _take_reading() -> None:
+    telemetry, signals = get_telemetry(), live_signals.active()
+    if telemetry is not None and signals is not None:
+        signals[0].observe(telemetry.metrics_snapshot())
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: Any) -> AsyncIterator[None]:
     state = getattr(app, "state", None)
     if state is not None:
         setattr(state, _DRAINING, False)
     monitor = get_health_monitor()
-    refresher = asyncio.create_task(monitor.run_periodically()) if monitor.refresh_interval_s else None
+    tasks = [asyncio.create_task(_sample_live_signals())]
+    if monitor.refresh_interval_s:
+        tasks.append(asyncio.create_task(monitor.run_periodically()))
     try:
         yield
     finally:
         if state is not None:
             setattr(state, _DRAINING, True)
-        if refresher is not None:
-            refresher.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+                await task
 
 
 router = APIRouter(tags=["observability"], lifespan=_lifespan)
@@ -256,8 +279,13 @@ async def dashboard(
     window: Annotated[float, Query(ge=10, le=3600, description="Sliding window in seconds")] = 300.0,
     top: Annotated[int, Query(ge=1, le=50, description="Tools per list")] = 10,
     errors: Annotated[int, Query(ge=0, le=100, description="Recent errors to include")] = 20,
+    routes: Annotated[int, Query(ge=0, le=100, description="Routes to include, busiest first")] = 20,
+    points: Annotated[
+        int, Query(ge=2, le=live_signals.MAX_SERIES_POINTS, description="Most time-series points")
+    ] = 120,
 ) -> DashboardResponse:
-    """Health, request and error rates, latency percentiles, top tools, connections, recent errors."""
+    """Health, request and error rates over the window (totals, per status code and as a time
+    series), latency percentiles, busiest routes, top tools, connections, recent errors."""
     telemetry = get_telemetry()
     report = await get_health_monitor().check_health()
 
@@ -270,6 +298,8 @@ async def dashboard(
             window_s=window,
             top=top,
             errors=errors,
+            routes=routes,
+            points=points,
         )
 
     return await run_in_threadpool(build)
@@ -308,3 +338,28 @@ async def metric_by_name(
 
 
 router.include_router(api)
+
+
+# -- the live view ------------------------------------------------------------------------------
+
+
+@router.get("/observability", include_in_schema=False, response_class=HTMLResponse)
+def observability_page(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    """The live view. With ``api_token`` set: the token as a bearer header or ``?token=``."""
+    telemetry = get_telemetry()
+    expected = telemetry.settings.api_token if telemetry is not None else None
+    nonce = page.new_nonce()
+    headers = page.security_headers(nonce)
+    if expected and not (
+        _token_matches(credentials, expected)
+        or (token is not None and hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode()))
+    ):
+        headers["WWW-Authenticate"] = 'Bearer realm="atoms_otel"'
+        if _ACCEPT_HTML in request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]:
+            return HTMLResponse(page.render_login(nonce), status_code=401, headers=headers)
+        return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401, headers=headers)
+    return HTMLResponse(page.render_page(nonce), headers=headers)

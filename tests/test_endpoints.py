@@ -18,6 +18,7 @@ from atoms_otel import (
     Event,
     HealthStatus,
     get_health_monitor,
+    live_signals,
     register_health_check,
 )
 from atoms_otel.endpoints import wants_health_json
@@ -528,3 +529,55 @@ def test_protecting_metrics_without_a_token_fails_configure(
         atoms_otel.ConfigurationError, match=r"PROTECT_METRICS=true: needs api_token|protect_metrics=true"
     ):
         atoms_otel.configure(**options)
+
+
+# -- what the live view needs -------------------------------------------------------------------
+
+
+def test_dashboard_has_series_status_codes_routes_and_health_messages(client: TestClient) -> None:
+    """The live view's data: a time series, codes over the window, routes, each check's message."""
+    _register("payments", {"status": "degraded", "message": "p95 1.4 s"}, critical=False)
+    client.get("/api/observability/dashboard")  # a first reading (itself counted as one more 200)
+    for status in (200, 200, 404, 500):
+        atoms_otel.record_http_request("GET", "/items/{id}", status, 0.1)
+    time.sleep(1.1)  # readings closer than 1 s are not stored
+    body = client.get("/api/observability/dashboard").json()
+    assert body["requests"]["status_codes"] == {"200": 3.0, "404": 1.0, "500": 1.0}
+    assert sum(p["requests"] for p in body["series"]) == 5.0
+    assert sum(p["errors"] for p in body["series"]) == 1.0
+    routes = {(r["method"], r["route"]): r for r in body["routes"]}
+    items = routes[("GET", "/items/{id}")]
+    assert (items["requests"], items["client_errors"], items["server_errors"]) == (4.0, 1.0, 1.0)
+    assert routes[("GET", "/api/observability/dashboard")]["requests"] == 1.0
+    payments = body["health_checks"]["payments"]
+    assert (payments["status"], payments["message"], payments["critical"]) == ("degraded", "p95 1.4 s", False)
+
+
+def test_dashboard_lists_the_busiest_routes_first(client: TestClient) -> None:
+    """routes=N keeps the N routes with the most requests."""
+    for path, count in (("/a", 1), ("/b", 3), ("/c", 2)):
+        for _ in range(count):
+            atoms_otel.record_http_request("GET", path, 200, 0.01)
+    body = client.get("/api/observability/dashboard", params={"routes": 2}).json()
+    assert [r["route"] for r in body["routes"]] == ["/b", "/c"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("routes", "101"), ("points", "1"), ("points", "301")])
+def test_dashboard_bounds_routes_and_points(client: TestClient, name: str, value: str) -> None:
+    """The list and series sizes are capped: out-of-range values are a 422 naming the parameter."""
+    response = client.get("/api/observability/dashboard", params={name: value})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", name]
+
+
+def test_serving_app_takes_readings_without_anyone_asking(
+    app: FastAPI, capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the app serves, the router's lifespan feeds the ring, so the series covers idle minutes."""
+    monkeypatch.setattr(live_signals, "SAMPLE_INTERVAL_S", 0.2)
+    signals = live_signals.active()
+    assert signals is not None
+    before = len(signals[0]._samples)
+    with serve(app):
+        time.sleep(2.6)
+    assert len(signals[0]._samples) - before >= 2
