@@ -266,6 +266,9 @@ class _Param:
     default: Any
 
 
+# Our own endpoints: probes, scrapes and the live page poll constantly; spans for them are noise.
+_DEFAULT_EXCLUDED: Final = ("/metrics", "/health*", "/observability", "/api/observability*")
+
 _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("service_name", ("OTEL_SERVICE_NAME",), _nonempty, None),  # None: see resolve()
     _Param("service_version", ("ATOMS_OTEL_SERVICE_VERSION",), _nonempty, None),
@@ -281,7 +284,7 @@ _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("log_level", ("ATOMS_OTEL_LOG_LEVEL",), _log_level, logging.INFO),
     _Param("log_format", ("ATOMS_OTEL_LOG_FORMAT",), _choice("json", "console"), "json"),
     _Param("slow_request_ms", ("ATOMS_OTEL_SLOW_REQUEST_MS",), _number(minimum=0), 1000.0),
-    _Param("excluded_urls", ("ATOMS_OTEL_EXCLUDED_URLS",), _paths, ("/metrics", "/health*")),
+    _Param("excluded_urls", ("ATOMS_OTEL_EXCLUDED_URLS",), _paths, _DEFAULT_EXCLUDED),
     _Param("webhook_url", ("ATOMS_OTEL_WEBHOOK_URL",), _url(), None),
     _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _webhook_secret, None),
     _Param("webhook_log_level", ("ATOMS_OTEL_WEBHOOK_LOG_LEVEL",), _optional_log_level, None),

@@ -119,6 +119,7 @@ def test_demo_page_shows_routes_tools_and_health(tmp_path: Path) -> None:
         dom = run_headless(
             f"{demo.url}/observability", tmp_path / "dump", "--virtual-time-budget=5000", "--dump-dom"
         )
+        ARTIFACTS.mkdir(exist_ok=True)
         run_headless(
             f"{demo.url}/observability",
             tmp_path / "shot",

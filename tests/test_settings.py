@@ -16,7 +16,7 @@ def test_defaults_without_arguments_or_environment() -> None:
     assert settings.otlp_endpoint is None and not settings.exporting
     assert settings.log_level == logging.INFO and settings.log_format == "json"
     assert settings.slow_request_ms == 1000.0
-    assert settings.excluded_urls == ("/metrics", "/health*")
+    assert settings.excluded_urls == ("/metrics", "/health*", "/observability", "/api/observability*")
     assert settings.otlp_protocol == "http/protobuf"
     assert settings.disabled is False and settings.serverless is False
 

@@ -7,7 +7,7 @@ look (``/observability``, ``/metrics``, ``/health``) and runs until Ctrl-C (SIGI
 ``--duration``. ``--check`` runs a few seconds, asks every endpoint (:mod:`atoms_otel.demo.check`)
 and exits 1 naming each one that misbehaved. Exit codes: 0 fine, 1 check failed, 2 could not start.
 
-Needs uvicorn (``pip install uvicorn``).
+Needs uvicorn (``pip install 'atoms-otel[demo]'``).
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ def run(options: DemoOptions, out: IO[str] | None = None) -> int:
     try:
         from atoms_otel.demo.runner import serve_demo
     except ImportError as exc:
-        print(f"atoms-otel demo: the demo serves with uvicorn ({exc}); pip install uvicorn", file=stream)
+        print(
+            f"atoms-otel demo: the demo serves with uvicorn ({exc}); pip install 'atoms-otel[demo]'",
+            file=stream,
+        )
         return 2
     return asyncio.run(serve_demo(options, stream))
