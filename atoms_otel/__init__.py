@@ -76,6 +76,7 @@ from atoms_otel.middleware import (
 from atoms_otel.performance import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
 from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.serverless import ServerlessFlushMiddleware
 from atoms_otel.webhooks import (
     WebhookClient,
     WebhookConfig,
@@ -124,6 +125,7 @@ __all__ = [
     "RequestTrackingMiddleware",
     "Scrubber",
     "ScrubbingOptions",
+    "ServerlessFlushMiddleware",
     "StructuredFormatter",
     "SupabaseHealthCheck",
     "Telemetry",

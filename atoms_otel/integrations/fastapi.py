@@ -51,6 +51,8 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
         from atoms_otel.integrations.mcp import instrument_mcp
 
         instrument_mcp(server)
+    if telemetry.settings.serverless:
+        _install_serverless_flush(app)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -127,3 +129,14 @@ def _install_middleware(app: Any) -> None:
         "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
     )
     app.middleware_stack = TelemetryMiddleware(app.middleware_stack)
+
+
+def _install_serverless_flush(app: Any) -> None:
+    """Serverless mode: flush before each response ends. Installed last, so it is the outermost of
+    the app's middleware and flushes after every other middleware has ended its span."""
+    from atoms_otel.serverless import ServerlessFlushMiddleware
+
+    if app.middleware_stack is None:
+        app.add_middleware(ServerlessFlushMiddleware)
+    else:  # configure(app=...) after the app started: wrap the built stack
+        app.middleware_stack = ServerlessFlushMiddleware(app.middleware_stack)

@@ -1,0 +1,102 @@
+"""The Prometheus config and alert rules pass promtool, and every shipped PromQL expression is valid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.prometheus import run_promtool
+from tests.support.stack import (
+    PROMETHEUS_YML,
+    RULE_TESTS,
+    RULES,
+    Query,
+    dashboard_queries,
+    load_yaml,
+    rule_queries,
+    rules,
+)
+
+pytestmark = pytest.mark.real
+
+REQUIRED_ALERTS = {
+    "HighErrorRate",
+    "ServiceUnhealthy",
+    "SlowRequests",
+    "HighToolFailureRate",
+    "WebhookDeliveryFailures",
+}
+
+
+def _passes(*args: str) -> None:
+    result = run_promtool(*args)
+    assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_promtool_accepts_prometheus_yml(tmp_path: Path) -> None:
+    """promtool check config passes (rule_files pointed at the repo copy instead of the container path)."""
+    config = load_yaml(PROMETHEUS_YML)
+    assert config["rule_files"] == ["/etc/prometheus/alert-rules.yml"]
+    config["rule_files"] = [str(RULES)]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config))
+    _passes("check", "config", str(checked))
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    """promtool check rules passes on alert-rules.yml."""
+    _passes("check", "rules", str(RULES))
+
+
+def test_the_alert_rule_unit_tests_pass() -> None:
+    """promtool test rules runs alert-rules.test.yml and every expectation holds."""
+    _passes("test", "rules", str(RULE_TESTS))
+
+
+def test_the_rule_unit_tests_cover_every_alert() -> None:
+    """Each shipped alert is expected to fire in at least one promtool unit test."""
+    tests = load_yaml(RULE_TESTS)["tests"]
+    firing = {
+        case["alertname"]
+        for test in tests
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    assert {rule["alert"] for rule in rules()} <= firing
+
+
+def test_the_seed_alerts_and_the_tool_and_webhook_alerts_are_shipped() -> None:
+    """HighErrorRate, ServiceUnhealthy, SlowRequests, tool failure and webhook failure alerts exist."""
+    assert {rule["alert"] for rule in rules()} >= REQUIRED_ALERTS
+
+
+def test_every_dashboard_expression_is_valid_promql(tmp_path: Path) -> None:
+    """Every dashboard query, with Grafana's variables filled in, passes promtool as a recording rule."""
+    queries = dashboard_queries()
+    recording = {
+        "groups": [
+            {
+                "name": "dashboards",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": q.rendered()} for i, q in enumerate(queries)
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump(recording))
+    _passes("check", "rules", str(path))
+    assert len(queries) >= 30
+
+
+_COUNTER_FUNCTION = re.compile(r"\b(?:rate|increase)\(")
+_SUMMED_COUNTER = re.compile(r"\bsum(?:\s+by\s*\([^)]*\))?\s*\(\s*(?:rate|increase)\(")
+
+
+@pytest.mark.parametrize("query", dashboard_queries() + rule_queries(), ids=lambda q: q.where)
+def test_every_rate_is_summed_across_processes(query: Query) -> None:
+    """Each rate()/increase() sits directly inside sum or sum by, so workers and hosts add up."""
+    assert len(_COUNTER_FUNCTION.findall(query.expr)) == len(_SUMMED_COUNTER.findall(query.expr))

@@ -1,0 +1,110 @@
+"""The shipped deployment files (collector-config/, docker-compose.yml) as data for the tests: the
+PromQL of every dashboard panel and rule, and the metric names each expression reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "collector-config"
+DASHBOARDS = CONFIG / "grafana" / "dashboards"
+RULES = CONFIG / "alert-rules.yml"
+RULE_TESTS = CONFIG / "alert-rules.test.yml"
+PROMETHEUS_YML = CONFIG / "prometheus.yml"
+COLLECTOR_YAML = CONFIG / "otel-collector.yaml"
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICE_JOB = "atoms-service"
+
+# The seed's "Prometheus Queries", verbatim.
+SEED_QUERIES = {
+    "request rate": "rate(http_requests_total[5m])",
+    "95th percentile latency": "histogram_quantile(0.95, rate(http_request_duration_seconds_bucket[5m]))",
+    "error rate": "rate(errors_total[5m])",
+    "tool execution rate": "rate(tool_executions_total[5m])",
+    "health status": "health_check_status",
+}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every shipped dashboard, by file name."""
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(DASHBOARDS.glob("*.json"))}
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL expression shipped in a dashboard panel or a rule."""
+
+    where: str
+    expr: str
+
+    def rendered(self, job: str = SERVICE_JOB, rate_interval: str = "5m", range_: str = "5m") -> str:
+        """The expression as Grafana sends it, with its variables filled in (windows of 5 minutes by
+        default, so a test's burst of traffic stays in every window while the test queries)."""
+        return (
+            self.expr.replace("$__rate_interval", rate_interval)
+            .replace("$__range", range_)
+            .replace("$job", job)
+        )
+
+
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for panel in dashboard.get("panels", []):
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return [p for p in found if p.get("type") != "row"]
+
+
+def dashboard_queries() -> list[Query]:
+    """The PromQL of every Prometheus panel target of every dashboard."""
+    queries = []
+    for name, board in dashboards().items():
+        for panel in panels(board):
+            if panel["datasource"]["type"] != "prometheus":
+                continue
+            for target in panel["targets"]:
+                queries.append(Query(f"{name} / {panel['title']} / {target['refId']}", target["expr"]))
+    return queries
+
+
+def rules() -> list[dict[str, Any]]:
+    return [rule for group in load_yaml(RULES)["groups"] for rule in group["rules"]]
+
+
+def rule_queries() -> list[Query]:
+    return [Query(f"alert-rules.yml / {r.get('alert') or r.get('record')}", r["expr"]) for r in rules()]
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan"})
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (functions, keywords and labels removed)."""
+    text = _STRINGS.sub('""', expr)
+    text = _MATCHERS.sub(" ", text)
+    text = _RANGES.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        following = text[match.end() :].lstrip()
+        if following.startswith("(") or match.group().lower() in _KEYWORDS:
+            continue
+        if match.start() > 0 and (text[match.start() - 1].isdigit() or text[match.start() - 1] == "."):
+            continue  # the exponent or suffix of a number (1e3)
+        names.add(match.group())
+    return names
