@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from prometheus_client import CollectorRegistry
 
+from atoms_otel import _guard
 from atoms_otel._settings import ConfigurationError, Settings
 from atoms_otel._version import __version__
 from atoms_otel.processors import (
@@ -326,7 +328,7 @@ def build_pipeline(
             )
         )
     exports_logs = "logs" in destinations or bool(log_exporters) or bool(log_processors)
-    return Pipeline(
+    pipeline = Pipeline(
         resource=resource,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
@@ -337,6 +339,33 @@ def build_pipeline(
         destinations=destinations,
         exporters=otlp_exporters,
     )
+    _follow_forks(pipeline)
+    return pipeline
+
+
+def _follow_forks(pipeline: Pipeline) -> None:
+    """A worker forked after configure() (gunicorn --preload) is a new instance: give the
+    pipeline it inherited that worker's ``service.instance.id``.
+
+    Registered after the providers were built, so it runs after the SDK's own fork handlers
+    (registration order), which re-create the providers' locks and batch threads first.
+    """
+    reference = weakref.ref(pipeline)
+
+    def after_in_child() -> None:
+        inherited = reference()
+        if inherited is None:
+            return
+        with _guard.guard("fork: new service.instance.id"):
+            update = Resource({"service.instance.id": service_instance_id()})
+            inherited.tracer_provider._update_resource(update)
+            inherited.meter_provider._update_resource(update)
+            inherited.logger_provider._update_resource(update)
+            inherited.resource = inherited.resource.merge(update)
+            # target_info is built once from the first collection: rebuild it with the new id.
+            inherited.prometheus_reader._collector._target_info = None
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _simple_log_processor() -> Any:

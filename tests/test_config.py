@@ -235,18 +235,28 @@ def test_without_an_endpoint_nothing_exports_anywhere() -> None:
 
 
 def test_a_forked_worker_gets_its_own_instance_id() -> None:
-    """gunicorn-style forked workers report distinct service.instance.id values."""
+    """A worker forked after configure() (gunicorn --preload) reports its own service.instance.id
+    on spans, logs and /metrics, while the parent keeps its own."""
     import os
 
     from atoms_otel.providers import service_instance_id
 
+    telemetry = atoms_otel.configure(advanced=_quiet())
+    assert telemetry.pipeline is not None
     parent = service_instance_id()
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # child
-        os.write(write_end, service_instance_id().encode())
+    if pid == 0:  # child: report its id, and the id its inherited pipeline now carries
+        resource = telemetry.pipeline.tracer_provider.resource.attributes["service.instance.id"]
+        logs = telemetry.pipeline.logger_provider.resource.attributes["service.instance.id"]
+        own = service_instance_id()
+        atoms_otel.record_error("E", "forked-worker")  # target_info is shown with the first data
+        exposed = f'service_instance_id="{own}"' in telemetry.metrics_text().decode()
+        os.write(write_end, f"{own} {resource} {logs} {exposed}".encode())
         os._exit(0)
     os.close(write_end)
-    child = os.read(read_end, 64).decode()
+    child, traced, logged, exposed = os.read(read_end, 256).decode().split()
     os.waitpid(pid, 0)
-    assert child and child != parent and service_instance_id() == parent
+    assert child != parent and service_instance_id() == parent
+    assert traced == logged == child and exposed == "True"
+    assert telemetry.pipeline.tracer_provider.resource.attributes["service.instance.id"] == parent
