@@ -55,6 +55,7 @@ class Settings:
     trace_sampler_arg: float | None
     metric_export_interval_ms: int
     metric_cardinality_limit: int
+    metric_exemplar_filter: str | None
     disabled: bool
     console_spans: bool
     serverless: bool
@@ -293,6 +294,12 @@ _PARAMS: Final[tuple[_Param, ...]] = (
     _Param("trace_sampler", ("OTEL_TRACES_SAMPLER",), _choice(*_SAMPLERS), "parentbased_always_on"),
     _Param("trace_sampler_arg", ("OTEL_TRACES_SAMPLER_ARG",), _number(minimum=0, maximum=1), None),
     _Param("metric_export_interval_ms", ("OTEL_METRIC_EXPORT_INTERVAL",), _integer(minimum=100), 10_000),
+    _Param(
+        "metric_exemplar_filter",
+        ("OTEL_METRICS_EXEMPLAR_FILTER",),
+        _choice("trace_based", "always_on", "always_off"),
+        None,  # None: trace_based when metrics leave the process by OTLP, else always_off
+    ),
     _Param("metric_cardinality_limit", ("ATOMS_OTEL_METRIC_CARDINALITY_LIMIT",), _integer(minimum=10), 2000),
     _Param("disabled", ("OTEL_SDK_DISABLED",), _boolean, False),
     _Param("console_spans", ("ATOMS_OTEL_CONSOLE_SPANS",), _boolean, False),

@@ -260,3 +260,23 @@ def test_a_forked_worker_gets_its_own_instance_id() -> None:
     assert child != parent and service_instance_id() == parent
     assert traced == logged == child and exposed == "True"
     assert telemetry.pipeline.tracer_provider.resource.attributes["service.instance.id"] == parent
+
+
+def test_exemplars_are_sampled_only_when_metrics_leave_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OTLP metrics: exemplars are off (/metrics cannot show them); with OTLP, trace-based;
+    OTEL_METRICS_EXEMPLAR_FILTER overrides either way."""
+    from opentelemetry.sdk.metrics import (
+        AlwaysOffExemplarFilter,
+        AlwaysOnExemplarFilter,
+        TraceBasedExemplarFilter,
+    )
+
+    def current_filter(telemetry: atoms_otel.Telemetry) -> object:
+        assert telemetry.pipeline is not None
+        return telemetry.pipeline.meter_provider._sdk_config.exemplar_filter
+
+    assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), AlwaysOffExemplarFilter)
+    exporting = atoms_otel.configure(otlp_endpoint="http://127.0.0.1:9", advanced=_quiet())
+    assert isinstance(current_filter(exporting), TraceBasedExemplarFilter)
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")
+    assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), AlwaysOnExemplarFilter)
