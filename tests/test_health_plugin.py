@@ -256,3 +256,13 @@ def test_health_metrics_pass_promtool_lint(capture_telemetry: CapturedTelemetry)
     )
     assert 'health_check_status{component="database"} 0.0' in text
     assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+
+
+async def test_a_first_result_that_is_not_healthy_is_a_warning(capture_telemetry: CapturedTelemetry) -> None:
+    """From unknown to degraded at startup is logged at WARNING, not INFO."""
+    _switchable("jobs")["result"] = HealthStatus.DEGRADED
+    await atoms_otel.check_health()
+    lines = [line for line in capture_telemetry.log_lines if line["logger"] == "atoms_otel.health"]
+    assert [(line["level"], line["previous"], line["status"]) for line in lines] == [
+        ("WARNING", "unknown", "degraded")
+    ]

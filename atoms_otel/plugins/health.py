@@ -122,7 +122,10 @@ class HealthPlugin:
         if telemetry is None:
             return
         current = transition.current
-        worse = _RANK[transition.status] > _RANK[transition.previous]
+        # A first result that is not healthy (from "unknown") is news worth a warning too.
+        worse = _RANK[transition.status] > _RANK[transition.previous] or (
+            transition.previous is HealthStatus.UNKNOWN and transition.status is not HealthStatus.HEALTHY
+        )
         message = (
             f"health of {current.name} changed from {transition.previous.value} to {current.status.value}"
             + (f": {current.message}" if current.message else "")
