@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port, stop_process, wait_for_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "basic_fastapi.py"
 
@@ -28,12 +28,7 @@ def example_url() -> Iterator[str]:
         wait_for_port(port, timeout=30, process=process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.mark.real

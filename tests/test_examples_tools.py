@@ -14,7 +14,7 @@ import httpx
 import mcp
 import pytest
 
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port, stop_process, wait_for_port
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 pytestmark = pytest.mark.real
@@ -54,12 +54,7 @@ def mcp_example() -> Iterator[str]:
         wait_for_port(port, timeout=30, process=process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_mcp_example_serves_tools_and_counts_them(mcp_example: str) -> None:

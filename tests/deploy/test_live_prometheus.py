@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ import mcp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port, stop_process, wait_for_port
 from tests.support.prometheus import Prometheus, check_metrics, start_prometheus
 from tests.support.stack import (
     PROMETHEUS_YML,
@@ -39,6 +37,7 @@ from tests.support.stack import (
     load_yaml,
     metric_names,
     rule_queries,
+    stack_service_command,
 )
 
 pytestmark = pytest.mark.real
@@ -110,19 +109,7 @@ def _start_service(workdir: Path, webhook_url: str) -> tuple[subprocess.Popen[by
         env.pop(var, None)
     log = open(workdir / "service.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "stack_service:app",
-            "--app-dir",
-            str(ROOT / "examples"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
+        stack_service_command(port),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -138,13 +125,7 @@ def _start_service(workdir: Path, webhook_url: str) -> tuple[subprocess.Popen[by
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+    stop_process(process, timeout=10)
 
 
 def _prometheus_config(service_url: str) -> dict[str, Any]:

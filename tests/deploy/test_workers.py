@@ -5,9 +5,7 @@ multi-worker deployments, where a scraped per-process /metrics would under-count
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ import httpx
 import pytest
 
 from tests.support.collector import Collector
-from tests.support.net import free_port, wait_for_port
-from tests.support.stack import ROOT
+from tests.support.net import free_port, stop_process, wait_for_port
+from tests.support.stack import ROOT, stack_service_command
 
 pytestmark = pytest.mark.real
 
@@ -33,21 +31,7 @@ def _run_workers(workdir: Path, endpoint: str) -> tuple[subprocess.Popen[bytes],
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "stack_service:app",
-            "--app-dir",
-            str(ROOT / "examples"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-            "--no-access-log",
-        ],
+        stack_service_command(port, "--workers", str(WORKERS)),
         cwd=ROOT,
         env=env,
         stdout=open(workdir / "workers.log", "wb"),  # noqa: SIM115 - closed with the process
@@ -80,13 +64,7 @@ def workers(tmp_path: Path, collector: Collector) -> Any:
     try:
         yield url
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_process(process, timeout=20)
 
 
 def test_each_worker_reports_its_own_service_instance_id(workers: str, collector: Collector) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.net import free_port, require_binary, wait_for_port
+from tests.support.net import free_port, require_binary, stop_process, wait_for_port
 
 SINK = Path(__file__).with_name("otlp_sink.py").resolve()
 
@@ -71,13 +70,7 @@ class Collector:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process(self.process, timeout=5)
 
 
 def start_collector(workdir: Path, *, http_port: int | None = None) -> Collector:

@@ -3,8 +3,6 @@ rules, and run a real Prometheus server on loopback that scrapes a service."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.net import free_port, require_binary, wait_for_port
+from tests.support.net import free_port, require_binary, stop_process, wait_for_port
 
 
 def promtool() -> str:
@@ -86,13 +84,7 @@ class Prometheus:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process(self.process, timeout=15)
 
 
 def start_prometheus(workdir: Path, config: dict[str, Any], *, timeout: float = 20.0) -> Prometheus:

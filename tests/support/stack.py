@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,24 @@ SEED_QUERIES = {
     "tool execution rate": "rate(tool_executions_total[5m])",
     "health status": "health_check_status",
 }
+
+
+def stack_service_command(port: int, *uvicorn_options: str) -> list[str]:
+    """The command line that serves examples/stack_service.py under uvicorn on 127.0.0.1:port."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "stack_service:app",
+        "--app-dir",
+        str(ROOT / "examples"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        *uvicorn_options,
+    ]
 
 
 def load_yaml(path: Path) -> Any:
