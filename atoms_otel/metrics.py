@@ -117,6 +117,15 @@ class _Metric:
         return f"{type(self).__name__}({self.name!r}, labels={self.label_names!r})"
 
 
+def _observations(
+    table: dict[frozenset[tuple[str, Any]], float], lock: threading.Lock
+) -> list[metrics_api.Observation]:
+    """An observed counter's or gauge's in-process values, as the SDK reads them at collection."""
+    with lock:
+        items = list(table.items())
+    return [metrics_api.Observation(value, dict(key) or None) for key, value in items]
+
+
 class Counter(_Metric):
     """A monotonically increasing count. ``inc(amount=1, labels=None)``.
 
@@ -170,9 +179,7 @@ class Counter(_Metric):
         self._instrument._real.add(amount, labels)
 
     def _observe(self, _options: metrics_api.CallbackOptions) -> list[metrics_api.Observation]:
-        with self._lock:
-            items = list(self._counts.items())
-        return [metrics_api.Observation(v, dict(k) or None) for k, v in items]
+        return _observations(self._counts, self._lock)
 
     def _rebound(self) -> None:
         # A new pipeline starts every counter from zero; an observed one does too, so that ratios
@@ -266,8 +273,7 @@ class Gauge(_Metric):
         return meter.create_up_down_counter(self.name, self.unit, self.description)
 
     def _observe(self, _options: metrics_api.CallbackOptions) -> list[metrics_api.Observation]:
-        with self._lock:
-            return [metrics_api.Observation(v, dict(k) or None) for k, v in self._values.items()]
+        return _observations(self._values, self._lock)
 
     def _add(self, delta: float | None, labels: Labels | None, target: float | None = None) -> None:
         if self._declared is not None and labels is not None:
