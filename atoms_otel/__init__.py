@@ -6,10 +6,10 @@
 Every public name is importable from here; the modules behind them are implementation detail.
 """
 
-from atoms_otel._settings import ConfigurationError
+from atoms_otel.base.settings import ConfigurationError
 from atoms_otel._version import __version__
-from atoms_otel.api_models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
-from atoms_otel.config import (
+from atoms_otel.endpoints.models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
+from atoms_otel.core.telemetry import (
     AdvancedOptions,
     MetricsOptions,
     Telemetry,
@@ -18,7 +18,7 @@ from atoms_otel.config import (
     get_telemetry,
     shutdown,
 )
-from atoms_otel.context import (
+from atoms_otel.base.context import (
     LogContext,
     clear_context,
     current_context,
@@ -32,9 +32,9 @@ from atoms_otel.context import (
     set_session_id,
     set_user_id,
 )
-from atoms_otel.decorators import log_operation, measure_performance, observe_tool, track_database_operation
-from atoms_otel.endpoints import router
-from atoms_otel.health import (
+from atoms_otel.producers.decorators import log_operation, measure_performance, observe_tool, track_database_operation
+from atoms_otel.endpoints.router import router
+from atoms_otel.plugins.health import (
     AuthKitHealthCheck,
     CircuitBreaker,
     CircuitOpenError,
@@ -52,9 +52,9 @@ from atoms_otel.health import (
     get_health_monitor,
     register_health_check,
 )
-from atoms_otel.integrations.mcp import instrument_mcp
-from atoms_otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
-from atoms_otel.metrics import (
+from atoms_otel.producers.mcp import instrument_mcp
+from atoms_otel.otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
+from atoms_otel.otel.metrics import (
     Counter,
     Gauge,
     Histogram,
@@ -66,18 +66,18 @@ from atoms_otel.metrics import (
     record_http_request,
     record_tool_execution,
 )
-from atoms_otel.middleware import (
+from atoms_otel.producers.http.middleware import (
     ContextPropagationMiddleware,
     ErrorTrackingMiddleware,
     PerformanceTrackingMiddleware,
     RequestTrackingMiddleware,
     TelemetryMiddleware,
 )
-from atoms_otel.performance import PerformanceMetric
+from atoms_otel.producers.timing import PerformanceMetric
 from atoms_otel.plugins import Event, EventHub, Plugin
-from atoms_otel.scrubbing import REDACTED, Scrubber, ScrubbingOptions
-from atoms_otel.serverless import ServerlessFlushMiddleware
-from atoms_otel.webhooks import (
+from atoms_otel.base.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.producers.http.serverless import ServerlessFlushMiddleware
+from atoms_otel.plugins.webhooks import (
     WebhookClient,
     WebhookConfig,
     WebhookEventType,

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from atoms_otel import demo
-from atoms_otel._settings import env_vars
+from atoms_otel.base.settings import env_vars
 from atoms_otel._version import __version__
 
 

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 
 import atoms_otel
 from atoms_otel import observe_tool
-from atoms_otel.metrics import MCP_DURATION_BUCKETS
+from atoms_otel.otel.metrics import MCP_DURATION_BUCKETS
 
 
 class Discard(SpanExporter):

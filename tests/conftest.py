@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atoms_otel import _guard
-from atoms_otel.webhooks import WebhookManager
+from atoms_otel.base import guard as _guard
+from atoms_otel.plugins.webhooks import WebhookManager
 from tests.support.collector import Collector, start_collector
 from tests.support.receiver import Receiver
 

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import atoms_otel
+from atoms_otel.base import guard as _guard
 from atoms_otel import AdvancedOptions, ConfigurationError, Event, get_telemetry
 from atoms_otel.integrations.fastapi import route_paths
 from atoms_otel.testing import CapturedTelemetry
@@ -201,18 +202,18 @@ class _BrokenPlugin:
 
 def test_a_failing_plugin_is_contained_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
     """configure() still succeeds; the failure is logged once and counted."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     with caplog.at_level(logging.ERROR, logger="atoms_otel"):
         telemetry = atoms_otel.configure(plugins=[_BrokenPlugin()], advanced=_quiet())
         atoms_otel.configure(plugins=[_BrokenPlugin()], advanced=_quiet())
     assert telemetry is not None
-    assert atoms_otel._guard.internal_error_counts()["plugin _BrokenPlugin setup"] == 2
+    assert _guard.internal_error_counts()["plugin _BrokenPlugin setup"] == 2
     assert sum("plugin _BrokenPlugin setup" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_a_failing_event_subscriber_does_not_reach_the_publisher() -> None:
     """publish() never raises because a subscriber did."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     telemetry = atoms_otel.configure(advanced=_quiet())
     received: list[str] = []
     telemetry.events.subscribe("", lambda e: 1 / 0)  # type: ignore[arg-type,return-value]
@@ -239,7 +240,7 @@ def test_a_forked_worker_gets_its_own_instance_id() -> None:
     on spans, logs and /metrics, while the parent keeps its own."""
     import os
 
-    from atoms_otel.providers import service_instance_id
+    from atoms_otel.otel.pipeline import service_instance_id
 
     telemetry = atoms_otel.configure(advanced=_quiet())
     assert telemetry.pipeline is not None

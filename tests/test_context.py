@@ -16,7 +16,7 @@ from atoms_otel import (
     get_user_id,
     set_user_id,
 )
-from atoms_otel.context import new_correlation_id
+from atoms_otel.base.context import new_correlation_id
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from atoms_otel.base import guard as _guard
 from atoms_otel import (
     REDACTED,
-    _guard,
     get_logger,
     log_operation,
     measure_performance,
@@ -324,7 +324,7 @@ def test_a_failing_probe_never_breaks_the_tool(
     capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If recording fails the tool's result still arrives and the failure is counted."""
-    from atoms_otel import decorators
+    from atoms_otel.producers import decorators
 
     def broken(*args: Any) -> None:
         raise RuntimeError("telemetry bug")

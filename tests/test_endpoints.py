@@ -12,16 +12,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import atoms_otel
+from atoms_otel.plugins.signals import live as live_signals
 from atoms_otel import (
     ComponentType,
     CustomHealthCheck,
     Event,
     HealthStatus,
     get_health_monitor,
-    live_signals,
     register_health_check,
 )
-from atoms_otel.endpoints import wants_health_json
+from atoms_otel.endpoints.router import wants_health_json
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.health import isolated_health_state
 from tests.support.server import serve

@@ -20,7 +20,7 @@ from atoms_otel import (
     check_health,
     register_health_check,
 )
-from atoms_otel.health import ComponentHealth, Transition, add_transition_listener, aggregate
+from atoms_otel.plugins.health import ComponentHealth, Transition, add_transition_listener, aggregate
 from tests.support.health import isolated_health_state
 
 # A shared 2-core machine may be slow, but five 1 s checks run one after another take 5 s.

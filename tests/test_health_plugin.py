@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import atoms_otel
+from atoms_otel.base import guard as _guard
 from atoms_otel import (
     CircuitBreaker,
     ComponentType,
@@ -17,7 +18,6 @@ from atoms_otel import (
     Event,
     HealthStatus,
     PerformanceMonitor,
-    _guard,
     get_health_monitor,
     register_health_check,
 )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from atoms_otel import AuthKitHealthCheck, HealthStatus, SupabaseHealthCheck
-from atoms_otel.health import ComponentHealth
+from atoms_otel.plugins.health import ComponentHealth
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.fake_services import SUPABASE_KEY, FakeService, fake_service
 from tests.support.net import free_port

@@ -7,8 +7,8 @@ import time
 import pytest
 
 import atoms_otel
-from atoms_otel import live_signals
-from atoms_otel.live_signals import LiveSignals, RecentErrors, percentile, route_stats
+from atoms_otel.plugins.signals import live as live_signals
+from atoms_otel.plugins.signals.live import LiveSignals, RecentErrors, percentile, route_stats
 from atoms_otel.plugins import Event
 from atoms_otel.testing import CapturedTelemetry
 

@@ -9,6 +9,7 @@ import pytest
 from opentelemetry import metrics as metrics_api
 
 import atoms_otel
+from atoms_otel.base import guard as _guard
 from atoms_otel import Counter, Gauge, Histogram, MetricsOptions, MetricsRegistry, get_metrics_registry
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.prometheus import check_metrics
@@ -157,7 +158,7 @@ def test_registry_get_or_create_returns_the_same_metric() -> None:
 
 def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTelemetry) -> None:
     """A callback that raises yields no point instead of breaking collection."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     registry = MetricsRegistry("tests.observable", preconfigured=False)
     registry.observable_gauge("pool_size", lambda: {(("pool", "db"),): 4.0}, "Pool size")
 
@@ -173,7 +174,7 @@ def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTele
     try:
         assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
         assert "broken_gauge" not in capture_telemetry.metrics()
-        assert atoms_otel._guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+        assert _guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
     finally:
         sensor["down"] = False
 
@@ -232,9 +233,9 @@ def test_gauge_value_survives_reconfiguration(capture_telemetry: CapturedTelemet
 
 def test_contained_internal_errors_are_exposed_as_a_metric(capture_telemetry: CapturedTelemetry) -> None:
     """Every contained failure is counted in atoms_otel_internal_errors_total{component}."""
-    atoms_otel._guard.raise_internal_errors = False
-    atoms_otel._guard.report_internal_error("demo component", RuntimeError("x"))
-    atoms_otel._guard.report_internal_error("demo component", RuntimeError("y"))
+    _guard.raise_internal_errors = False
+    _guard.report_internal_error("demo component", RuntimeError("x"))
+    _guard.report_internal_error("demo component", RuntimeError("y"))
     text = capture_telemetry.prometheus_text()
     assert 'atoms_otel_internal_errors_total{component="demo component"} 2.0' in text
 

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 import atoms_otel
-from atoms_otel import Counter, Gauge, get_metrics_registry, metrics
+from atoms_otel import Counter, Gauge, get_metrics_registry
+from atoms_otel.otel import metrics
 from atoms_otel.testing import CapturedTelemetry
 
 

@@ -25,6 +25,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 import atoms_otel
+from atoms_otel.base import guard as _guard
 from atoms_otel import (
     ContextPropagationMiddleware,
     ErrorTrackingMiddleware,
@@ -32,11 +33,10 @@ from atoms_otel import (
     PerformanceTrackingMiddleware,
     RequestTrackingMiddleware,
     TelemetryMiddleware,
-    _guard,
     get_logger,
     get_metrics_registry,
 )
-from atoms_otel.middleware import _engine
+from atoms_otel.producers.http import engine as _engine
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.server import serve
 

@@ -15,6 +15,7 @@ import pytest
 from opentelemetry import trace
 
 import atoms_otel
+from atoms_otel.base import guard as _guard
 from atoms_otel import AdvancedOptions, LogContext, MetricsOptions, get_logger
 from tests.support.collector import Collector
 from tests.support.net import free_port
@@ -98,7 +99,7 @@ def _count(stream: io.StringIO, text: str) -> int:
 
 def test_a_collector_that_is_down_never_reaches_the_app(tmp_path: Path) -> None:
     """Connection refused: no exception, no slowdown, one log line per signal, bounded shutdown."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     stream = io.StringIO()
     port = free_port()  # nothing listens here
     atoms_otel.configure(
@@ -126,7 +127,7 @@ def test_a_collector_that_is_down_never_reaches_the_app(tmp_path: Path) -> None:
 
 def test_a_collector_that_accepts_but_never_answers_does_not_hold_shutdown() -> None:
     """A hung collector is bounded by the export timeout and the shutdown deadline."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     hung = socket.socket()
     hung.bind(("127.0.0.1", 0))
     hung.listen(100)  # accepts connections into the backlog, never reads
@@ -146,7 +147,7 @@ def test_a_collector_that_accepts_but_never_answers_does_not_hold_shutdown() -> 
 
 def test_export_failure_and_recovery_are_each_reported_once(tmp_path: Path) -> None:
     """When the collector comes back, one 'recovered' line follows the one 'failing' line."""
-    atoms_otel._guard.raise_internal_errors = False
+    _guard.raise_internal_errors = False
     stream = io.StringIO()
     collector_dir = tmp_path / "late"
     collector_dir.mkdir()

@@ -16,7 +16,7 @@ from tests.support.health import isolated_health_state
 
 TOKEN = "page-token-7d1e"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-PAGE_SOURCE = Path(atoms_otel.__file__).parent / "static" / "observability.html"
+PAGE_SOURCE = Path(atoms_otel.__file__).parent / "endpoints" / "static" / "observability.html"
 
 
 @pytest.fixture(autouse=True)

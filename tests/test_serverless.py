@@ -15,7 +15,8 @@ from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 
 import atoms_otel
-from atoms_otel import AdvancedOptions, Counter, MetricsOptions, ServerlessFlushMiddleware, _guard, get_logger
+from atoms_otel import AdvancedOptions, Counter, MetricsOptions, ServerlessFlushMiddleware, get_logger
+from atoms_otel.base import guard as _guard
 from tests.support.collector import Collector
 from tests.support.net import free_port
 from tests.support.server import serve

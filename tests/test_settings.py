@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from atoms_otel._settings import ConfigurationError, env_vars, resolve
+from atoms_otel.base.settings import ConfigurationError, env_vars, resolve
 
 
 def test_defaults_without_arguments_or_environment() -> None:

@@ -9,8 +9,8 @@ import pytest
 import atoms_otel
 from atoms_otel import ConfigurationError, WebhookConfig, WebhookEventType, WebhookManager
 from atoms_otel.testing import CapturedTelemetry
-from atoms_otel.webhooks import generate_webhook_secret
-from atoms_otel.webhooks._urls import AddressPolicy, BlockedAddress
+from atoms_otel.plugins.webhooks import generate_webhook_secret
+from atoms_otel.plugins.webhooks._urls import AddressPolicy, BlockedAddress
 from tests.support.receiver import Receiver, unused_url
 from tests.support.webhooks import fast
 

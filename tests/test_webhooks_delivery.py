@@ -21,7 +21,7 @@ from atoms_otel import (
     WebhookPayload,
 )
 from atoms_otel.testing import CapturedTelemetry
-from atoms_otel.webhooks import generate_webhook_secret, verify_signature
+from atoms_otel.plugins.webhooks import generate_webhook_secret, verify_signature
 from tests.support.receiver import Receiver, Reply
 from tests.support.webhooks import fast
 

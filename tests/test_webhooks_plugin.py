@@ -11,10 +11,10 @@ import pytest
 
 import atoms_otel
 from atoms_otel import Event, WebhookManager
-from atoms_otel.config import get_telemetry
-from atoms_otel.plugins.webhooks import WebhookPlugin
+from atoms_otel.core.telemetry import get_telemetry
+from atoms_otel.plugins.webhooks.plugin import WebhookPlugin
 from atoms_otel.testing import CapturedTelemetry
-from atoms_otel.webhooks import verify_signature
+from atoms_otel.plugins.webhooks import verify_signature
 from tests.support.receiver import Receiver, Reply
 from tests.support.webhooks import fast
 

@@ -8,7 +8,7 @@ import time
 
 from atoms_otel import WebhookManager
 from atoms_otel.testing import CapturedTelemetry
-from atoms_otel.webhooks import parse_retry_after
+from atoms_otel.plugins.webhooks import parse_retry_after
 from tests.support.receiver import Receiver, Reply, unused_url
 from tests.support.webhooks import fast
 

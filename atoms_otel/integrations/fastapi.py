@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atoms_otel.config import Telemetry
+    from atoms_otel.core.telemetry import Telemetry
 
 __all__ = ["instrument_app", "route_paths"]
 
@@ -40,7 +40,7 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
         return
     setattr(app.state, _MARK, True)
 
-    from atoms_otel.endpoints import router
+    from atoms_otel.endpoints.router import router
 
     if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
@@ -48,7 +48,7 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     _disable_native_telemetry(app)
     _install_middleware(app)
     for server in _mounted_mcp_servers(app.router.routes):
-        from atoms_otel.integrations.mcp import instrument_mcp
+        from atoms_otel.producers.mcp import instrument_mcp
 
         instrument_mcp(server)
     if telemetry.settings.serverless:
@@ -75,7 +75,7 @@ def _wrap_lifespan(app: Any) -> None:
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
-        from atoms_otel.config import get_telemetry
+        from atoms_otel.core.telemetry import get_telemetry
 
         telemetry = get_telemetry()
         if telemetry is not None and telemetry.logging is not None:
@@ -117,7 +117,7 @@ def _disable_native_telemetry(app: Any) -> None:
 
 
 def _install_middleware(app: Any) -> None:
-    from atoms_otel.middleware import TelemetryMiddleware
+    from atoms_otel.producers.http.middleware import TelemetryMiddleware
 
     if app.middleware_stack is None:
         # Outermost of the user's middleware (inside Starlette's ServerErrorMiddleware), so the
@@ -134,7 +134,7 @@ def _install_middleware(app: Any) -> None:
 def _install_serverless_flush(app: Any) -> None:
     """Serverless mode: flush before each response ends. Installed last, so it is the outermost of
     the app's middleware and flushes after every other middleware has ended its span."""
-    from atoms_otel.serverless import ServerlessFlushMiddleware
+    from atoms_otel.producers.http.serverless import ServerlessFlushMiddleware
 
     if app.middleware_stack is None:
         app.add_middleware(ServerlessFlushMiddleware)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from atoms_otel import _guard
+from atoms_otel.base import guard as _guard
 
 if TYPE_CHECKING:
-    from atoms_otel._settings import Settings
-    from atoms_otel.config import Telemetry
+    from atoms_otel.base.settings import Settings
+    from atoms_otel.core.telemetry import Telemetry
 
 __all__ = ["Event", "EventHub", "Plugin", "Subscriber", "builtin_plugins"]
 
@@ -95,8 +95,8 @@ def builtin_plugins(settings: Settings) -> list[Plugin]:
 
     Each built-in plugin module adds itself here; configure() is the only caller.
     """
-    from atoms_otel.plugins.health import HealthPlugin
-    from atoms_otel.plugins.webhooks import WebhookPlugin
+    from atoms_otel.plugins.health.plugin import HealthPlugin
+    from atoms_otel.plugins.webhooks.plugin import WebhookPlugin
 
     # Health first: its transitions are events the webhook plugin turns into alerts. Webhooks are
     # always on: events with no webhook registered cost one check, and webhooks added in code

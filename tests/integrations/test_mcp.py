@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
 
 from atoms_otel import get_logger, instrument_mcp
-from atoms_otel.integrations.mcp import McpTelemetryMiddleware
+from atoms_otel.producers.mcp import McpTelemetryMiddleware
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.server import serve
 

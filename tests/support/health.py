@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from atoms_otel.health import circuit_breaker, get_health_monitor
+from atoms_otel.plugins.health import circuit_breaker, get_health_monitor
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atoms_otel.webhooks import WebhookConfig
+from atoms_otel.plugins.webhooks import WebhookConfig
 
 
 def fast(url: str, **overrides: Any) -> WebhookConfig:

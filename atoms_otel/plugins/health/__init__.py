@@ -1,0 +1,50 @@
+"""Health monitoring: checks for dependencies, aggregation, circuit breakers, performance.
+
+>>> from atoms_otel import register_health_check, CustomHealthCheck, ComponentType, check_health
+>>> register_health_check(CustomHealthCheck(
+...     name="redis", component_type=ComponentType.CACHE,
+...     check_func=lambda: redis_client.ping(), critical=True))
+>>> health = await check_health()
+>>> print(health.status)  # healthy, degraded or unhealthy
+
+The health plugin (run by ``configure()``) exposes the results as the ``health_check_status``
+gauge and reports every status transition; ``/health``, ``/health/live`` and ``/health/ready``
+serve them.
+"""
+
+from atoms_otel.plugins.health.model import ComponentHealth, ComponentType, HealthReport, HealthStatus, aggregate
+from atoms_otel.plugins.health.checks import CheckOutcome, CustomHealthCheck, HealthCheck
+from atoms_otel.plugins.health.circuit_breaker import CircuitBreaker, CircuitOpenError, CircuitState
+from atoms_otel.plugins.health.http_checks import AuthKitHealthCheck, SupabaseHealthCheck
+from atoms_otel.plugins.health.monitor import (
+    HealthMonitor,
+    Transition,
+    add_transition_listener,
+    check_health,
+    get_health_monitor,
+    register_health_check,
+)
+from atoms_otel.plugins.signals.performance import PerformanceMonitor
+
+__all__ = [
+    "AuthKitHealthCheck",
+    "CheckOutcome",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "ComponentHealth",
+    "ComponentType",
+    "CustomHealthCheck",
+    "HealthCheck",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthStatus",
+    "PerformanceMonitor",
+    "SupabaseHealthCheck",
+    "Transition",
+    "add_transition_listener",
+    "aggregate",
+    "check_health",
+    "get_health_monitor",
+    "register_health_check",
+]

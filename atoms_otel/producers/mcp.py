@@ -1,0 +1,211 @@
+"""Observe every MCP request an ``mcp.server.mcpserver.MCPServer`` (mcp 2.x) serves.
+
+>>> mcp = MCPServer("atoms-tools")
+>>> instrument_mcp(mcp)
+
+``instrument_mcp`` appends one server middleware to ``server.middleware`` — the SDK's public,
+outermost-first chain that wraps every inbound message — so every tool, present and future, is
+observed without touching the tools. It runs inside the SDK's own OpenTelemetry middleware, whose
+SERVER span (``tools/call {tool}``, ``mcp.method.name``, ``gen_ai.tool.name``) is current: we
+enrich that span instead of opening a second one.
+
+Per request it records ``mcp.server.operation.duration`` (seconds, the MCP semantic-convention
+buckets; Prometheus ``mcp_server_operation_duration_seconds``) with ``mcp.method.name``,
+``gen_ai.tool.name`` and ``error.type``; per tool call also ``tool_executions_total{tool,status}``
+and ``tool_execution_duration_seconds{tool,status}``, like ``@observe_tool``. A tool that raises
+(the SDK turns that into an error result) or returns an error result counts as ``status="error"``
+with ``error.type="tool_error"``; a protocol error carries the JSON-RPC error code.
+
+Over streamable HTTP the SDK runs handlers in its session task group, outside the HTTP request's
+context. The middleware restores the request's correlation id and log context from the HTTP
+request the SDK hands it, links the MCP span to the HTTP server span, and sets ``mcp.session.id``.
+Tool arguments are never recorded unless ``record_arguments=True``, and then scrubbed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from pydantic import ValidationError
+
+from atoms_otel.base import guard as _guard
+
+from atoms_otel.base import scrubbing
+from atoms_otel.base.semconv import exception_type
+from atoms_otel.base.context import LogContext
+from atoms_otel.otel.logs import get_logger
+from atoms_otel.otel.metrics import get_metrics_registry
+from atoms_otel.producers.http.state import STATE_KEY
+from atoms_otel.otel.processors import attribute_value
+
+__all__ = ["McpTelemetryMiddleware", "instrument_mcp"]
+
+_INSTALL_HINT: Final = "instrument_mcp() needs the MCP SDK: pip install 'atoms-otel[mcp]'"
+_SESSION_HEADER: Final = "mcp-session-id"
+_NO_TRACE: Final = otel_context.set_value("atoms_otel.no_exemplar", True, Context())
+_registry = get_metrics_registry()
+_logger = get_logger("atoms_otel.mcp")
+
+
+class McpTelemetryMiddleware:
+    """The MCP server middleware :func:`instrument_mcp` installs (``ServerMiddleware[Any]``)."""
+
+    atoms_otel = True  # marks our middleware in server.middleware, for idempotency
+
+    def __init__(self, *, record_arguments: bool = False) -> None:
+        self.record_arguments = record_arguments
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        method: str = ctx.method
+        tool = _tool_name(ctx) if method == "tools/call" else None
+        request = getattr(ctx, "request", None)
+        state = _http_state(request)
+        # The SDK may run this in a task that inherited another request's context: restate ours.
+        log_context = LogContext(
+            correlation_id=getattr(state, "correlation_id", None) or None,
+            session_id=_session_id(request),
+            request_path=_request_path(request),
+            mcp_method=method,
+            **({"tool": tool} if tool is not None else {}),
+        )
+        self._enrich_span(ctx, state, request, tool)
+        start = time.perf_counter()
+        with log_context:
+            try:
+                result = await call_next(ctx)
+            except BaseException as exc:
+                self._record(method, tool, start, _error_type(exc), exc)
+                raise
+            self._record(method, tool, start, _result_error(method, result), None)
+            return result
+
+    def _enrich_span(self, ctx: Any, state: Any, request: Any, tool: str | None) -> None:
+        try:
+            span = trace.get_current_span()
+            if not span.is_recording():
+                return
+            session = _session_id(request)
+            if session:
+                span.set_attribute("mcp.session.id", session)
+            correlation_id = getattr(state, "correlation_id", None)
+            if correlation_id:
+                span.set_attribute("correlation.id", correlation_id)
+            http_span = getattr(state, "span", None)
+            if http_span is not None:
+                http_context = http_span.get_span_context()
+                if http_context.is_valid and http_context.trace_id != span.get_span_context().trace_id:
+                    span.add_link(http_context, {"atoms_otel.link": "http.request"})
+            if self.record_arguments and tool is not None:
+                arguments = (ctx.params or {}).get("arguments")
+                if isinstance(arguments, Mapping):
+                    scrubber = scrubbing.active_scrubber()
+                    shown = scrubber.scrub_mapping(arguments) if scrubber is not None else arguments
+                    span.set_attribute("gen_ai.tool.call.arguments", attribute_value(dict(shown)))
+        except Exception as exc:
+            _guard.report_internal_error("mcp span enrichment", exc)
+
+    def _record(
+        self, method: str, tool: str | None, start: float, error: str | None, exc: BaseException | None
+    ) -> None:
+        try:
+            duration = time.perf_counter() - start
+            attributes: dict[str, str] = {"mcp.method.name": method}
+            if tool is not None:
+                attributes["gen_ai.tool.name"] = tool
+            if error is not None:
+                attributes["error.type"] = error
+            _registry.mcp_server_operation_duration._instrument._real.record(duration, attributes)
+            if tool is None:
+                return
+            labels = {"tool": tool, "status": "success" if error is None else "error"}
+            _registry.tool_executions_total._instrument._real.add(1, labels, _NO_TRACE)
+            _registry.tool_execution_duration_seconds._instrument._real.record(duration, labels)
+            if error is not None:
+                _registry.errors_total._instrument._real.add(
+                    1, {"error_type": error, "source": "mcp"}, _NO_TRACE
+                )
+                _logger.warning(
+                    "MCP tool %s failed: %s",
+                    tool,
+                    error,
+                    extra_fields={"tool": tool, "error_type": error, "duration_ms": round(duration * 1e3, 3)},
+                    exc_info=exc,
+                )
+        except Exception as internal:
+            _guard.report_internal_error("mcp metrics", internal)
+
+
+def _tool_name(ctx: Any) -> str | None:
+    params = ctx.params
+    name = params.get("name") if isinstance(params, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _http_state(request: Any) -> Any:
+    """Our middleware's per-request state, from the HTTP request the SDK received the message on."""
+    scope = getattr(request, "scope", None)
+    return scope.get(STATE_KEY) if isinstance(scope, Mapping) else None
+
+
+def _request_path(request: Any) -> str | None:
+    scope = getattr(request, "scope", None)
+    path = scope.get("path") if isinstance(scope, Mapping) else None
+    return path if isinstance(path, str) else None
+
+
+def _session_id(request: Any) -> str | None:
+    headers = getattr(request, "headers", None)
+    value = headers.get(_SESSION_HEADER) if headers is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+_INVALID_PARAMS: Final = "-32602"  # JSON-RPC "Invalid params"
+
+
+def _error_type(exc: BaseException) -> str:
+    """A protocol error is named by its JSON-RPC code, as the SDK's span names it; others by class."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    if isinstance(code, int):
+        return str(code)
+    if isinstance(exc, ValidationError):  # malformed params: the SDK answers Invalid params
+        return _INVALID_PARAMS
+    return exception_type(exc)
+
+
+def _result_error(method: str, result: Any) -> str | None:
+    """``tool_error`` when a tool call's result is an error result (a tool that raised included)."""
+    if method != "tools/call":
+        return None
+    if getattr(result, "is_error", False) is True:
+        return "tool_error"
+    if isinstance(result, Mapping) and result.get("isError") is True:
+        return "tool_error"
+    return None
+
+
+def instrument_mcp(server: Any, *, record_arguments: bool = False) -> Any:
+    """Observe every request ``server`` (an ``MCPServer``, or a low-level ``Server``) handles.
+
+    Idempotent: a second call does not add a second middleware. ``record_arguments=True`` puts
+    each tool call's arguments on the span as ``gen_ai.tool.call.arguments``, scrubbed of
+    secret-looking keys. Returns ``server``.
+    """
+    try:
+        import mcp  # noqa: F401 - only to fail early with the install hint
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    chain = getattr(server, "middleware", None)
+    if not isinstance(chain, list):
+        raise TypeError(
+            "instrument_mcp() expects an mcp.server.mcpserver.MCPServer (mcp>=2.3), "
+            f"got {type(server).__name__}"
+        )
+    if not any(getattr(m, "atoms_otel", False) for m in chain):
+        chain.append(McpTelemetryMiddleware(record_arguments=record_arguments))
+    return server
