@@ -1,5 +1,7 @@
-"""Every setting, its environment variables, its parser and its default — in one table.
+"""Every setting, in one table: its ``Settings`` field, environment variables, parser, default and doc.
 
+Each field of :class:`Settings` carries its row of the table (:func:`setting`); the table drives
+precedence, validation, ``python -m atoms_otel env`` and the documentation of ``configure()``.
 Precedence is implemented once, in :func:`resolve`: an explicit ``configure()`` argument wins over
 the first environment variable that is set, which wins over the default. Arguments and environment
 values go through the same parser, so ``log_level="LOUDEST"`` and ``ATOMS_OTEL_LOG_LEVEL=LOUDEST``
@@ -9,57 +11,171 @@ fail with the same message. All problems are collected and raised together as on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
-__all__ = ["ConfigurationError", "Settings", "resolve"]
+from atoms_otel.base import parsers as p
+from atoms_otel.base.parsers import ConfigurationError, Invalid
 
+__all__ = ["PARAMS", "SECRET", "ConfigurationError", "Param", "Settings", "describe", "env_vars", "resolve"]
 
-class ConfigurationError(ValueError):
-    """Raised by ``configure()`` when a setting has an invalid value. Names the setting."""
+SECRET: Final = "'***'"
+"""What a repr shows instead of a secret value."""
 
-
-class _Invalid(ValueError):
-    """A parser's complaint; :func:`resolve` adds which setting and where the value came from."""
+# Our own endpoints: probes, scrapes and the live page poll constantly; spans for them are noise.
+DEFAULT_EXCLUDED: Final = ("/metrics", "/health*", "/observability", "/api/observability*")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The resolved configuration. Built only by :func:`resolve`."""
+class Param:
+    """One row of the settings table."""
 
-    service_name: str
-    service_version: str
-    environment: str
-    resource_attributes: Mapping[str, str]
-    otlp_endpoint: str | None
-    otlp_traces_endpoint: str | None
-    otlp_metrics_endpoint: str | None
-    otlp_logs_endpoint: str | None
-    otlp_protocol: str
-    otlp_headers: Mapping[str, str]
-    otlp_timeout_s: float
-    log_level: int
-    log_format: str
-    slow_request_ms: float
-    excluded_urls: tuple[str, ...]
-    webhook_url: str | None
-    webhook_secret: str | None
-    webhook_log_level: int | None
-    api_token: str | None
-    protect_metrics: bool
-    trace_sampler: str
-    trace_sampler_arg: float | None
-    metric_export_interval_ms: int
-    metric_cardinality_limit: int
-    metric_exemplar_filter: str | None
-    disabled: bool
-    console_spans: bool
-    serverless: bool
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    name: str
+    env: tuple[str, ...]
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+    argument: bool
+    """Whether ``configure()`` takes it as a keyword argument of the same name."""
+    secret: bool
+
+
+def setting(
+    *env: str,
+    parse: Callable[[Any], Any],
+    default: Any,
+    doc: str,
+    argument: bool = True,
+    secret: bool = False,
+) -> Any:
+    """A :class:`Settings` field and its row of the table."""
+    row = {"env": env, "parse": parse, "default": default, "doc": doc, "argument": argument, "secret": secret}
+    return dataclasses.field(metadata={"atoms_otel": row})
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """The resolved configuration. Built only by :func:`resolve`; its ``repr`` hides secrets."""
+
+    service_name: str = setting(
+        "OTEL_SERVICE_NAME", parse=p.nonempty, default=None,
+        doc="``service.name``; default: ``service.name`` in OTEL_RESOURCE_ATTRIBUTES, else unknown_service",
+    )  # fmt: skip
+    service_version: str = setting(
+        "ATOMS_OTEL_SERVICE_VERSION", parse=p.nonempty, default=None,
+        doc="``service.version``; default: ``service.version`` in OTEL_RESOURCE_ATTRIBUTES, else 0.0.0",
+    )  # fmt: skip
+    environment: str = setting(
+        "ATOMS_OTEL_ENVIRONMENT", parse=p.nonempty, default="development",
+        doc="``deployment.environment(.name)``",
+    )  # fmt: skip
+    resource_attributes: Mapping[str, str] = setting(
+        "OTEL_RESOURCE_ATTRIBUTES", parse=p.pairs, default={},
+        doc="extra resource attributes, ``k=v,k2=v2`` (percent-decoded)",
+    )  # fmt: skip
+    otlp_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", parse=p.url(), default=None,
+        doc="base URL of an OTLP collector; ``/v1/{traces,metrics,logs}`` appended for HTTP",
+    )  # fmt: skip
+    otlp_traces_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse=p.url(), default=None, argument=False,
+        doc="the traces endpoint, used as given",
+    )  # fmt: skip
+    otlp_metrics_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", parse=p.url(), default=None, argument=False,
+        doc="the metrics endpoint, used as given",
+    )  # fmt: skip
+    otlp_logs_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", parse=p.url(), default=None, argument=False,
+        doc="the logs endpoint, used as given",
+    )  # fmt: skip
+    otlp_protocol: str = setting(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", parse=p.protocol, default="http/protobuf",
+        doc="``http/protobuf`` or ``grpc`` (``pip install 'atoms-otel[grpc]'``)",
+    )  # fmt: skip
+    otlp_headers: Mapping[str, str] = setting(
+        "OTEL_EXPORTER_OTLP_HEADERS", parse=p.pairs, default={}, secret=True,
+        doc="headers sent with every export, e.g. an API key for a hosted collector",
+    )  # fmt: skip
+    otlp_timeout_s: float = setting(
+        "ATOMS_OTEL_EXPORT_TIMEOUT_S", parse=p.number(minimum=0.1, maximum=120), default=5.0,
+        argument=False, doc="seconds per export attempt chain",
+    )  # fmt: skip
+    log_level: int = setting(
+        "ATOMS_OTEL_LOG_LEVEL", parse=p.log_level, default=logging.INFO,
+        doc="``DEBUG``..``CRITICAL``",
+    )  # fmt: skip
+    log_format: str = setting(
+        "ATOMS_OTEL_LOG_FORMAT", parse=p.choice("json", "console"), default="json",
+        doc="``json``, or ``console`` for development",
+    )  # fmt: skip
+    slow_request_ms: float = setting(
+        "ATOMS_OTEL_SLOW_REQUEST_MS", parse=p.number(minimum=0), default=1000.0,
+        doc="requests slower than this log a warning",
+    )  # fmt: skip
+    excluded_urls: tuple[str, ...] = setting(
+        "ATOMS_OTEL_EXCLUDED_URLS", parse=p.paths, default=DEFAULT_EXCLUDED,
+        doc="paths without spans (still counted); a trailing ``*`` makes a prefix",
+    )  # fmt: skip
+    webhook_url: str | None = setting(
+        "ATOMS_OTEL_WEBHOOK_URL", parse=p.url(), default=None,
+        doc="a webhook registered at startup",
+    )  # fmt: skip
+    webhook_secret: str | None = setting(
+        "ATOMS_OTEL_WEBHOOK_SECRET", parse=p.webhook_secret, default=None, secret=True,
+        doc="its Standard Webhooks ``whsec_<base64>`` signing key",
+    )  # fmt: skip
+    webhook_log_level: int | None = setting(
+        "ATOMS_OTEL_WEBHOOK_LOG_LEVEL", parse=p.optional_log_level, default=None,
+        doc="also alert on log records at or above this level, e.g. ``ERROR`` (default off)",
+    )  # fmt: skip
+    api_token: str | None = setting(
+        "ATOMS_OTEL_API_TOKEN", parse=p.optional_text, default=None, secret=True,
+        doc="bearer token protecting ``/api/observability/*`` and ``/observability``",
+    )  # fmt: skip
+    protect_metrics: bool = setting(
+        "ATOMS_OTEL_PROTECT_METRICS", parse=p.boolean, default=False,
+        doc="require that token on ``/metrics`` too (needs ``api_token``)",
+    )  # fmt: skip
+    trace_sampler: str = setting(
+        "OTEL_TRACES_SAMPLER", parse=p.choice(*p.SAMPLERS), default="parentbased_always_on",
+        doc="one of the OpenTelemetry spec's six samplers",
+    )  # fmt: skip
+    trace_sampler_arg: float | None = setting(
+        "OTEL_TRACES_SAMPLER_ARG", parse=p.number(minimum=0, maximum=1), default=None,
+        doc="the ratio of the ``traceidratio`` samplers (default 1.0)",
+    )  # fmt: skip
+    metric_export_interval_ms: int = setting(
+        "OTEL_METRIC_EXPORT_INTERVAL", parse=p.integer(minimum=100), default=10_000, argument=False,
+        doc="how often metrics are pushed by OTLP (``MetricsOptions.export_interval_ms``)",
+    )  # fmt: skip
+    metric_exemplar_filter: str | None = setting(
+        "OTEL_METRICS_EXEMPLAR_FILTER", parse=p.choice("trace_based", "always_on", "always_off"),
+        default=None, argument=False,
+        doc="default: trace_based when metrics leave the process by OTLP, else always_off",
+    )  # fmt: skip
+    metric_cardinality_limit: int = setting(
+        "ATOMS_OTEL_METRIC_CARDINALITY_LIMIT", parse=p.integer(minimum=10), default=2000, argument=False,
+        doc="label sets kept per metric before folding into ``otel_metric_overflow`` "
+        "(``MetricsOptions.cardinality_limit``)",
+    )  # fmt: skip
+    disabled: bool = setting(
+        "OTEL_SDK_DISABLED", parse=p.boolean, default=False,
+        doc="no-op telemetry; the app runs unchanged",
+    )  # fmt: skip
+    console_spans: bool = setting(
+        "ATOMS_OTEL_CONSOLE_SPANS", parse=p.boolean, default=False,
+        doc="also print finished spans to stdout",
+    )  # fmt: skip
+    serverless: bool = setting(
+        "ATOMS_OTEL_SERVERLESS", parse=p.boolean, default=None,
+        doc="flush before each response ends; default: on when VERCEL or AWS_LAMBDA_FUNCTION_NAME is set",
+    )  # fmt: skip
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each value came from: ``"argument"``, the environment variable's name, or ``"default"``."""
 
     def otlp_signal_endpoint(self, signal: str) -> str | None:
@@ -82,239 +198,50 @@ class Settings:
         """Whether any signal is sent by OTLP."""
         return any(self.otlp_signal_endpoint(s) for s in ("traces", "metrics", "logs"))
 
-
-# ---------------------------------------------------------------------------------------------
-# Parsers: (raw value) -> parsed value, raising _Invalid with the accepted values.
-
-_LEVELS: Final = {
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "WARNING": logging.WARNING,
-    "WARN": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-}
-_SAMPLERS: Final = (
-    "always_on",
-    "always_off",
-    "traceidratio",
-    "parentbased_always_on",
-    "parentbased_always_off",
-    "parentbased_traceidratio",
-)
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off", ""})
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{row.name}={_shown(row, getattr(self, row.name))}" for row in PARAMS)
+        return f"Settings({shown})"
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"expected a string, got {type(value).__name__}")
-    return value.strip()
+def _rows() -> tuple[Param, ...]:
+    rows = []
+    for f in dataclasses.fields(Settings):
+        row = f.metadata.get("atoms_otel")
+        if row is not None:
+            rows.append(Param(name=f.name, **row))
+    return tuple(rows)
 
 
-def _nonempty(value: Any) -> str:
-    text = _text(value)
-    if not text:
-        raise _Invalid("must not be empty")
-    return text
+PARAMS: Final = _rows()
+PARAM_NAMES: Final = frozenset(row.name for row in PARAMS)
+ARGUMENTS: Final = tuple(row.name for row in PARAMS if row.argument)
+"""The settings ``configure()`` takes as keyword arguments, in table order."""
 
 
-def _optional_text(value: Any) -> str | None:
-    return _text(value) or None
+def _shown(row: Param, value: Any) -> str:
+    if row.secret and value:
+        if isinstance(value, Mapping):
+            return "{" + ", ".join(f"{k!r}: {SECRET}" for k in value) + "}"
+        return SECRET
+    return repr(value)
 
 
-def _log_level(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value in _LEVELS.values():
-        return value
-    if isinstance(value, str) and value.strip().upper() in _LEVELS:
-        return _LEVELS[value.strip().upper()]
-    raise _Invalid("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-
-
-def _optional_log_level(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
-        return None
-    return _log_level(value)
-
-
-def _webhook_secret(value: Any) -> str | None:
-    """A Standard Webhooks secret, ``whsec_<base64>`` (checked by the webhooks module)."""
-    text = _optional_text(value)
-    if text is None:
-        return None
-    from atoms_otel.plugins.webhooks._signing import parse_secret
-
-    try:
-        parse_secret(text)
-    except ConfigurationError as exc:
-        raise _Invalid(str(exc).removeprefix("secret: ")) from None
-    return text
-
-
-def _choice(*choices: str, lower: bool = True) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = _text(value)
-        text = text.lower() if lower else text
-        if text not in choices:
-            raise _Invalid(f"expected one of {', '.join(choices)}")
-        return text
-
-    return parse
-
-
-def _protocol(value: Any) -> str:
-    text = _text(value).lower()
-    if text == "http/json":
-        raise _Invalid(
-            "http/json is not supported by the Python OTLP exporters; expected one of http/protobuf, grpc"
-        )
-    return _choice("http/protobuf", "grpc")(text)
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise _Invalid("expected true or false")
-
-
-def _number(*, minimum: float, maximum: float | None = None) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        if isinstance(value, bool):
-            raise _Invalid("expected a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise _Invalid("expected a number") from None
-        if number != number or number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum:g} and {maximum:g}" if maximum is not None else f">= {minimum:g}"
-            raise _Invalid(f"expected a number {bound}")
-        return number
-
-    return parse
-
-
-def _integer(*, minimum: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise _Invalid("expected an integer")
-        try:
-            number = int(str(value).strip()) if not isinstance(value, int) else value
-        except ValueError:
-            raise _Invalid("expected an integer") from None
-        if number < minimum:
-            raise _Invalid(f"expected an integer >= {minimum}")
-        return number
-
-    return parse
-
-
-def _url(*, schemes: tuple[str, ...] = ("http", "https")) -> Callable[[Any], str | None]:
-    def parse(value: Any) -> str | None:
-        text = _text(value)
-        if not text:
-            return None
-        try:
-            parts = urlsplit(text)
-        except ValueError:
-            raise _Invalid("expected an absolute URL") from None
-        if parts.scheme not in schemes or not parts.hostname:
-            raise _Invalid(f"expected an absolute {' or '.join(schemes)} URL")
-        return text
-
-    return parse
-
-
-def _pairs(value: Any) -> dict[str, str]:
-    """``key=value,key2=value2`` (percent-decoded, per the OTel spec) or a mapping."""
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    text = _text(value)
-    result: dict[str, str] = {}
-    for position, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            # The item is not echoed: these values carry credentials (OTLP headers).
-            raise _Invalid(f"expected comma-separated key=value pairs; item {position} has no '='")
-        result[unquote(key.strip())] = unquote(val.strip())
-    return result
-
-
-def _paths(value: Any) -> tuple[str, ...]:
-    """Comma-separated paths; a trailing ``*`` makes a prefix (``/health*``)."""
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        paths = tuple(str(item).strip() for item in items)
-    except TypeError:
-        raise _Invalid("expected comma-separated paths") from None
-    paths = tuple(p for p in paths if p)
-    for path in paths:
-        if not path.startswith("/"):
-            raise _Invalid(f"each path must start with '/'; got {path!r}")
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------
-# The table. Order matters only for the error message.
-
-
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    env: tuple[str, ...]
-    parse: Callable[[Any], Any]
-    default: Any
-
-
-# Our own endpoints: probes, scrapes and the live page poll constantly; spans for them are noise.
-_DEFAULT_EXCLUDED: Final = ("/metrics", "/health*", "/observability", "/api/observability*")
-
-_PARAMS: Final[tuple[_Param, ...]] = (
-    _Param("service_name", ("OTEL_SERVICE_NAME",), _nonempty, None),  # None: see resolve()
-    _Param("service_version", ("ATOMS_OTEL_SERVICE_VERSION",), _nonempty, None),
-    _Param("environment", ("ATOMS_OTEL_ENVIRONMENT",), _nonempty, "development"),
-    _Param("resource_attributes", ("OTEL_RESOURCE_ATTRIBUTES",), _pairs, {}),
-    _Param("otlp_endpoint", ("OTEL_EXPORTER_OTLP_ENDPOINT",), _url(), None),
-    _Param("otlp_traces_endpoint", ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",), _url(), None),
-    _Param("otlp_metrics_endpoint", ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",), _url(), None),
-    _Param("otlp_logs_endpoint", ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",), _url(), None),
-    _Param("otlp_protocol", ("OTEL_EXPORTER_OTLP_PROTOCOL",), _protocol, "http/protobuf"),
-    _Param("otlp_headers", ("OTEL_EXPORTER_OTLP_HEADERS",), _pairs, {}),
-    _Param("otlp_timeout_s", ("ATOMS_OTEL_EXPORT_TIMEOUT_S",), _number(minimum=0.1, maximum=120), 5.0),
-    _Param("log_level", ("ATOMS_OTEL_LOG_LEVEL",), _log_level, logging.INFO),
-    _Param("log_format", ("ATOMS_OTEL_LOG_FORMAT",), _choice("json", "console"), "json"),
-    _Param("slow_request_ms", ("ATOMS_OTEL_SLOW_REQUEST_MS",), _number(minimum=0), 1000.0),
-    _Param("excluded_urls", ("ATOMS_OTEL_EXCLUDED_URLS",), _paths, _DEFAULT_EXCLUDED),
-    _Param("webhook_url", ("ATOMS_OTEL_WEBHOOK_URL",), _url(), None),
-    _Param("webhook_secret", ("ATOMS_OTEL_WEBHOOK_SECRET",), _webhook_secret, None),
-    _Param("webhook_log_level", ("ATOMS_OTEL_WEBHOOK_LOG_LEVEL",), _optional_log_level, None),
-    _Param("api_token", ("ATOMS_OTEL_API_TOKEN",), _optional_text, None),
-    _Param("protect_metrics", ("ATOMS_OTEL_PROTECT_METRICS",), _boolean, False),
-    _Param("trace_sampler", ("OTEL_TRACES_SAMPLER",), _choice(*_SAMPLERS), "parentbased_always_on"),
-    _Param("trace_sampler_arg", ("OTEL_TRACES_SAMPLER_ARG",), _number(minimum=0, maximum=1), None),
-    _Param("metric_export_interval_ms", ("OTEL_METRIC_EXPORT_INTERVAL",), _integer(minimum=100), 10_000),
-    _Param(
-        "metric_exemplar_filter",
-        ("OTEL_METRICS_EXEMPLAR_FILTER",),
-        _choice("trace_based", "always_on", "always_off"),
-        None,  # None: trace_based when metrics leave the process by OTLP, else always_off
-    ),
-    _Param("metric_cardinality_limit", ("ATOMS_OTEL_METRIC_CARDINALITY_LIMIT",), _integer(minimum=10), 2000),
-    _Param("disabled", ("OTEL_SDK_DISABLED",), _boolean, False),
-    _Param("console_spans", ("ATOMS_OTEL_CONSOLE_SPANS",), _boolean, False),
-    _Param("serverless", ("ATOMS_OTEL_SERVERLESS",), _boolean, None),  # None: detected, see resolve()
-)
-
-PARAM_NAMES: Final = frozenset(p.name for p in _PARAMS)
-_SECRET_PARAMS: Final = frozenset({"webhook_secret", "api_token", "otlp_headers"})
-
-
-def _show(name: str, value: Any) -> str:
-    if name in _SECRET_PARAMS:
+def _shown_raw(row: Param, value: Any) -> str:
+    if row.secret:
         return "<hidden>"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _read(row: Param, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[Any, str, str]:
+    """The raw value, where it came from (for messages) and its source name."""
+    raw = arguments.get(row.name)
+    if raw is not None:
+        return raw, f"{row.name}=", "argument"
+    for var in row.env:
+        if var in environ:
+            return environ[var], f"{var}=", var
+    return None, "", "default"
 
 
 def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
@@ -325,29 +252,26 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     problems: list[str] = []
-    for param in _PARAMS:
-        raw: Any = arguments.get(param.name)
-        where = f"{param.name}="
-        source = "argument"
+    for row in PARAMS:
+        raw, where, source = _read(row, arguments, environ)
         if raw is None:
-            for var in param.env:
-                if var in environ:
-                    raw, where, source = environ[var], f"{var}=", var
-                    break
-        if raw is None:
-            values[param.name], sources[param.name] = param.default, "default"
+            values[row.name], sources[row.name] = row.default, "default"
             continue
         try:
-            values[param.name] = param.parse(raw)
-            sources[param.name] = source
-        except _Invalid as exc:
-            problems.append(f"{where}{_show(param.name, raw)}: {exc}")
+            values[row.name], sources[row.name] = row.parse(raw), source
+        except Invalid as exc:
+            problems.append(f"{where}{_shown_raw(row, raw)}: {exc}")
     if not problems and values["protect_metrics"] and not values["api_token"]:
         where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
         problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
     if problems:
         raise ConfigurationError("invalid atoms_otel configuration:\n  - " + "\n  - ".join(problems))
+    _derive(values, sources, environ)
+    return Settings(**values, sources=sources)
 
+
+def _derive(values: dict[str, Any], sources: dict[str, str], environ: Mapping[str, str]) -> None:
+    """The defaults that depend on other settings or on the platform."""
     resource = dict(values["resource_attributes"])
     if values["service_name"] is None:
         values["service_name"] = resource.get("service.name") or "unknown_service"
@@ -361,7 +285,6 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     if values["trace_sampler_arg"] is None and values["trace_sampler"].endswith("traceidratio"):
         values["trace_sampler_arg"] = 1.0
     values["excluded_urls"] = tuple(values["excluded_urls"])
-    return Settings(**values, sources=sources)
 
 
 _ENV_NAME = re.compile(r"^(OTEL|ATOMS_OTEL)_[A-Z0-9_]+$")
@@ -369,4 +292,13 @@ _ENV_NAME = re.compile(r"^(OTEL|ATOMS_OTEL)_[A-Z0-9_]+$")
 
 def env_vars() -> dict[str, str]:
     """Each environment variable we read, mapped to its setting (for docs and tests)."""
-    return {var: p.name for p in _PARAMS for var in p.env if _ENV_NAME.match(var)}
+    return {var: row.name for row in PARAMS for var in row.env if _ENV_NAME.match(var)}
+
+
+def describe(names: tuple[str, ...] = ARGUMENTS) -> str:
+    """The Google-style ``Args:`` lines of these settings, from the table (configure()'s docstring)."""
+    lines = []
+    for name in names:
+        row = next(r for r in PARAMS if r.name == name)
+        lines.append(f"    {name}: {row.doc} ({', '.join(row.env)}).")
+    return "\n".join(lines)

@@ -18,8 +18,9 @@ from typing import Any
 from opentelemetry import _logs as logs_api
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
-from opentelemetry.metrics import _Gauge as APIGauge
 from opentelemetry.util.types import Attributes
+
+from atoms_otel.base.compat import API_GAUGE as APIGauge
 
 __all__ = ["ProxyLoggerProvider", "ProxyMeterProvider", "ProxyTracerProvider"]
 

@@ -9,7 +9,6 @@ base64-decoded part of a ``whsec_<base64>`` secret.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -17,32 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from atoms_otel.base.settings import ConfigurationError
+from atoms_otel.base.parsers import WEBHOOK_SECRET_PREFIX
+from atoms_otel.base.parsers import parse_webhook_secret as parse_secret
 
 __all__ = ["generate_webhook_secret", "parse_secret", "sign", "signature_headers", "verify_signature"]
 
-PREFIX: Final = "whsec_"
-_MIN_BYTES: Final = 24
-_MAX_BYTES: Final = 64
-
-
-def parse_secret(secret: str, setting: str = "secret") -> bytes:
-    """The HMAC key inside a ``whsec_<base64>`` secret; :class:`ConfigurationError` naming
-    ``setting`` otherwise (the secret itself is never shown)."""
-    if not isinstance(secret, str) or not secret.startswith(PREFIX):
-        raise ConfigurationError(
-            f"{setting}: expected a Standard Webhooks secret 'whsec_<base64>' "
-            "(make one with atoms_otel.webhooks.generate_webhook_secret())"
-        )
-    try:
-        key = base64.b64decode(secret[len(PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigurationError(f"{setting}: the part after 'whsec_' is not valid base64") from None
-    if not _MIN_BYTES <= len(key) <= _MAX_BYTES:
-        raise ConfigurationError(
-            f"{setting}: the key must be {_MIN_BYTES} to {_MAX_BYTES} bytes (got {len(key)})"
-        )
-    return key
+PREFIX: Final = WEBHOOK_SECRET_PREFIX
 
 
 def generate_webhook_secret() -> str:

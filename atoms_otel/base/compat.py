@@ -1,0 +1,153 @@
+"""Every use of a third-party private name, in one place, each with a fallback.
+
+atoms_otel builds on public APIs wherever they exist. Where the only way to do something is a
+private name of FastAPI or the OpenTelemetry SDK, it is reached from here and nowhere else, with
+the versions it was tested on and what happens when a future version removes it: the feature
+degrades (documented below); the application never breaks.
+
+Tested on: fastapi 0.165, opentelemetry-api/sdk 1.45, opentelemetry-exporter-prometheus 0.66b2
+(pyproject caps these at the newest minor tested).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import MutableMapping
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
+from opentelemetry.sdk.resources import Resource
+
+__all__ = [
+    "API_GAUGE",
+    "SDK_GAUGE",
+    "SUPPRESS_INSTRUMENTATION_KEYS",
+    "SnapshotPrometheusReader",
+    "disable_fastapi_native_telemetry",
+    "exporter_preferences",
+    "new_route_tracker",
+    "reset_target_info",
+    "update_resource",
+]
+
+# -- OpenTelemetry API 1.45: the synchronous Gauge and the suppression keys ----------------------
+# Fallback: without the private Gauge classes, proxies and cardinality limits skip gauges; without
+# the suppression keys, keys of our own are used (our probes are then only unsuppressed for
+# third-party instrumentations that read the SDK's keys).
+try:
+    from opentelemetry.metrics import _Gauge as API_GAUGE
+except ImportError:  # pragma: no cover - depends on the installed API
+    from opentelemetry.metrics import Instrument as API_GAUGE  # type: ignore[assignment]
+try:
+    from opentelemetry.sdk.metrics import _Gauge as SDK_GAUGE
+except ImportError:  # pragma: no cover
+    SDK_GAUGE = None  # type: ignore[assignment,misc]
+
+SUPPRESS_INSTRUMENTATION_KEYS: Final = (
+    getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    or otel_context.create_key("suppress_instrumentation"),
+    getattr(otel_context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+    or otel_context.create_key("suppress_http_instrumentation"),
+)
+"""The context keys that tell instrumentations (httpx, requests, ...) to record nothing."""
+
+
+# -- FastAPI 0.165: native telemetry and the route it reports -----------------------------------
+# Fallback: an app whose native telemetry cannot be turned off keeps it (we then enrich its server
+# span instead of opening a second one); without the route tracker, the route template comes from
+# Starlette's ``scope["route"]``.
+try:
+    from fastapi.telemetry._api import _RequestTelemetry as _RouteTracker
+except ImportError:  # pragma: no cover - depends on the installed FastAPI
+    _RouteTracker = None  # type: ignore[assignment,misc]
+
+_NATIVE_OFF: Final = {"tracing": False, "metrics": False, "logs": False}
+
+
+def disable_fastapi_native_telemetry(app: Any) -> bool:
+    """Turn FastAPI's own server span, metrics and operation spans off for ``app``."""
+    config = getattr(app, "_telemetry", None)
+    if not isinstance(config, dict):
+        return False
+    config.update(_NATIVE_OFF)
+    return True
+
+
+def new_route_tracker(scope: MutableMapping[str, Any]) -> Any:
+    """An object FastAPI's router reports the selected route template to (``.route``), or None."""
+    if _RouteTracker is None:
+        return None
+    try:
+        prefix = scope.get("app_root_path", scope.get("root_path", "")).rstrip("/")
+        return _RouteTracker(span=None, span_method="", data=None, _mount_prefix=prefix)
+    except TypeError:  # pragma: no cover - FastAPI changed the private signature
+        return None
+
+
+# -- OpenTelemetry SDK 1.45: a forked worker's resource, exporter preferences --------------------
+# Fallback: a worker forked after configure() keeps the parent's service.instance.id; a wrapped
+# metric exporter uses the SDK's default temporality and aggregation.
+
+
+def update_resource(providers: tuple[Any, ...], update: Resource) -> None:
+    """Merge ``update`` into the resource of already-built SDK providers."""
+    for provider in providers:
+        merge = getattr(provider, "_update_resource", None)
+        if callable(merge):
+            merge(update)
+
+
+def reset_target_info(reader: PrometheusMetricReader) -> None:
+    """Make the Prometheus reader rebuild ``target_info`` (built once, from the first collection)."""
+    collector = getattr(reader, "_collector", None)
+    if collector is not None and hasattr(collector, "_target_info"):
+        collector._target_info = None
+
+
+def exporter_preferences(exporter: MetricExporter) -> dict[str, Any]:
+    """The temporality and aggregation a metric exporter asked for (to wrap it faithfully)."""
+    return {
+        "preferred_temporality": getattr(exporter, "_preferred_temporality", None),
+        "preferred_aggregation": getattr(exporter, "_preferred_aggregation", None),
+    }
+
+
+# -- opentelemetry-exporter-prometheus 0.66b2: one reader for /metrics and for JSON snapshots ----
+# Fallback: if the reader no longer routes collections through _receive_metrics, snapshot() still
+# works but also feeds the Prometheus collector (harmless: it serves the latest data anyway).
+
+
+class SnapshotPrometheusReader(PrometheusMetricReader):
+    """The Prometheus reader, which can also hand a snapshot of the data to our own endpoints.
+
+    One reader serves both ``/metrics`` and the JSON snapshot API: every extra reader would add its
+    own aggregation work to every measurement.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._capture = threading.local()
+        self._snapshot_lock = threading.Lock()
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        if getattr(self._capture, "active", False):
+            self._capture.data = metrics_data
+            return
+        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+    def snapshot(self) -> MetricsData | None:
+        """Collect now and return the data (cumulative) without feeding the Prometheus collector."""
+        with self._snapshot_lock:
+            self._capture.active = True
+            self._capture.data = None
+            try:
+                self.collect()
+                data: MetricsData | None = self._capture.data
+                return data
+            finally:
+                self._capture.active = False
+                self._capture.data = None
