@@ -6,18 +6,26 @@
 Every public name is importable from here; the modules behind them are implementation detail.
 """
 
-from atoms_otel.base.settings import ConfigurationError
-from atoms_otel._version import __version__
-from atoms_otel.endpoints.models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
-from atoms_otel.core.telemetry import (
-    AdvancedOptions,
-    MetricsOptions,
-    Telemetry,
+from atoms_otel._default import (
+    ContextPropagationMiddleware,
+    ErrorTrackingMiddleware,
+    PerformanceMonitor,
+    PerformanceTrackingMiddleware,
+    RequestTrackingMiddleware,
+    ServerlessFlushMiddleware,
+    TelemetryMiddleware,
     configure,
     force_flush,
     get_telemetry,
+    instrument_mcp,
+    log_operation,
+    measure_performance,
+    observe_tool,
+    router,
     shutdown,
+    track_database_operation,
 )
+from atoms_otel._version import __version__
 from atoms_otel.base.context import (
     LogContext,
     clear_context,
@@ -32,27 +40,21 @@ from atoms_otel.base.context import (
     set_session_id,
     set_user_id,
 )
-from atoms_otel.producers.decorators import log_operation, measure_performance, observe_tool, track_database_operation
-from atoms_otel.endpoints.router import router
-from atoms_otel.plugins.health import (
-    AuthKitHealthCheck,
-    CircuitBreaker,
-    CircuitOpenError,
-    CircuitState,
-    ComponentHealth,
-    ComponentType,
-    CustomHealthCheck,
-    HealthCheck,
-    HealthMonitor,
-    HealthReport,
-    HealthStatus,
-    PerformanceMonitor,
-    SupabaseHealthCheck,
-    check_health,
-    get_health_monitor,
-    register_health_check,
+from atoms_otel.base.events import (
+    Event,
+    EventBus,
+    EventHub,
+    HealthChanged,
+    PerformanceDegraded,
+    SlowRequest,
+    UnhandledError,
+    WebhookOutcome,
 )
-from atoms_otel.producers.mcp import instrument_mcp
+from atoms_otel.base.scrubbing import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.base.settings import ConfigurationError
+from atoms_otel.core.options import AdvancedOptions, MetricsOptions
+from atoms_otel.core.telemetry import Plugin, Telemetry
+from atoms_otel.endpoints.models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
 from atoms_otel.otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
 from atoms_otel.otel.metrics import (
     Counter,
@@ -66,17 +68,23 @@ from atoms_otel.otel.metrics import (
     record_http_request,
     record_tool_execution,
 )
-from atoms_otel.producers.http.middleware import (
-    ContextPropagationMiddleware,
-    ErrorTrackingMiddleware,
-    PerformanceTrackingMiddleware,
-    RequestTrackingMiddleware,
-    TelemetryMiddleware,
+from atoms_otel.plugins.health import (
+    AuthKitHealthCheck,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    ComponentHealth,
+    ComponentType,
+    CustomHealthCheck,
+    HealthCheck,
+    HealthMonitor,
+    HealthReport,
+    HealthStatus,
+    SupabaseHealthCheck,
+    check_health,
+    get_health_monitor,
+    register_health_check,
 )
-from atoms_otel.producers.timing import PerformanceMetric
-from atoms_otel.plugins import Event, EventHub, Plugin
-from atoms_otel.base.scrubbing import REDACTED, Scrubber, ScrubbingOptions
-from atoms_otel.producers.http.serverless import ServerlessFlushMiddleware
 from atoms_otel.plugins.webhooks import (
     WebhookClient,
     WebhookConfig,
@@ -87,6 +95,7 @@ from atoms_otel.plugins.webhooks import (
     configure_vercel_webhook,
     webhook_manager,
 )
+from atoms_otel.producers.instrument.timing import PerformanceMetric
 
 __all__ = [
     "REDACTED",
@@ -106,8 +115,10 @@ __all__ = [
     "DashboardResponse",
     "ErrorTrackingMiddleware",
     "Event",
+    "EventBus",
     "EventHub",
     "Gauge",
+    "HealthChanged",
     "HealthCheck",
     "HealthCheckResponse",
     "HealthMonitor",
@@ -118,6 +129,7 @@ __all__ = [
     "MetricsOptions",
     "MetricsRegistry",
     "MetricsSnapshotResponse",
+    "PerformanceDegraded",
     "PerformanceMetric",
     "PerformanceMonitor",
     "PerformanceTrackingMiddleware",
@@ -126,15 +138,18 @@ __all__ = [
     "Scrubber",
     "ScrubbingOptions",
     "ServerlessFlushMiddleware",
+    "SlowRequest",
     "StructuredFormatter",
     "SupabaseHealthCheck",
     "Telemetry",
     "TelemetryMiddleware",
+    "UnhandledError",
     "WebhookClient",
     "WebhookConfig",
     "WebhookEventType",
     "WebhookFormat",
     "WebhookManager",
+    "WebhookOutcome",
     "WebhookPayload",
     "__version__",
     "check_health",

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from atoms_otel import demo
-from atoms_otel.base.settings import env_vars
 from atoms_otel._version import __version__
+from atoms_otel.base.settings import env_vars
 
 
 def main(argv: list[str] | None = None) -> int:

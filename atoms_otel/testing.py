@@ -33,11 +33,12 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from atoms_otel._default import configure, shutdown
 from atoms_otel.base import guard as _guard
-
-from atoms_otel.otel import metrics
-from atoms_otel.core.telemetry import AdvancedOptions, Telemetry, configure, shutdown
 from atoms_otel.base.context import clear_context
+from atoms_otel.core.options import AdvancedOptions
+from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.otel import metrics
 
 __all__ = ["CapturedTelemetry", "capture_telemetry"]
 

@@ -43,11 +43,13 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("info", "warning", "error", "critical
 
 
 def health_severity(status: str, critical: bool) -> Severity:
-    """The one severity rule for a health status: unhealthy is ``critical`` for a critical component
-    and ``error`` otherwise; healthy is ``info``; degraded and unknown are ``warning``."""
+    """The one severity rule for a health status: ``unhealthy`` is ``critical`` for a critical
+    component and ``error`` otherwise; ``degraded`` and ``unknown`` are ``warning``; ``healthy``
+    (a recovery) is ``info``."""
+    status = str(status).lower()
     if status == "unhealthy":
         return "critical" if critical else "error"
-    return "info" if status == "healthy" else "warning"
+    return "warning" if status in ("degraded", "unknown") else "info"
 
 
 @dataclass(frozen=True)

@@ -15,32 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO
 
+from atoms_otel.demo.options import CHECK_DURATION_S, DEFAULT_PORT, DEFAULT_RATE, DemoOptions
 from atoms_otel.demo.traffic import MAX_RATE
 
+_MISSING = ""
+try:  # uvicorn is the optional "demo" extra
+    from atoms_otel.demo.runner import serve_demo
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    serve_demo = None  # type: ignore[assignment]
+    _MISSING = str(exc)
+
 __all__ = ["DemoOptions", "add_arguments", "options_from", "run"]
-
-DEFAULT_PORT: Final = 8000
-DEFAULT_RATE: Final = 5.0
-CHECK_DURATION_S: Final = 5.0
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    port: int = DEFAULT_PORT
-    """TCP port on 127.0.0.1; 0 picks a free one."""
-    duration_s: float | None = None
-    """Stop after this many seconds; ``None`` runs until Ctrl-C (``--check``: 5 s)."""
-    rate: float = DEFAULT_RATE
-    """Synthetic requests per second (at most 50)."""
-    check: bool = False
-    """Check every endpoint at the end and exit 1 if one misbehaves."""
-    token: str | None = None
-    """Protect the observability API and page with this bearer token."""
-    log_level: str = "WARNING"
-    """Level of the service's JSON logs (on stderr)."""
 
 
 def _port(text: str) -> int:
@@ -100,11 +87,9 @@ def options_from(args: argparse.Namespace) -> DemoOptions:
 def run(options: DemoOptions, out: IO[str] | None = None) -> int:
     """Run the demo in this process until it is stopped; the exit code."""
     stream = out or sys.stdout
-    try:
-        from atoms_otel.demo.runner import serve_demo
-    except ImportError as exc:
+    if serve_demo is None:
         print(
-            f"atoms-otel demo: the demo serves with uvicorn ({exc}); pip install 'atoms-otel[demo]'",
+            f"atoms-otel demo: the demo serves with uvicorn ({_MISSING}); pip install 'atoms-otel[demo]'",
             file=stream,
         )
         return 2

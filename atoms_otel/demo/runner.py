@@ -15,8 +15,8 @@ import httpx
 import uvicorn
 
 import atoms_otel
-from atoms_otel.demo import CHECK_DURATION_S, DemoOptions
 from atoms_otel.demo.check import Finding, check_endpoints
+from atoms_otel.demo.options import CHECK_DURATION_S, DemoOptions
 from atoms_otel.demo.service import FlappingDependency, build_app, register_health_checks
 from atoms_otel.demo.traffic import TrafficDriver, TrafficStats
 

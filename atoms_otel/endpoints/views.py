@@ -34,16 +34,11 @@ from atoms_otel.endpoints.models import (
     SeriesPointModel,
     ToolStatsModel,
 )
-from atoms_otel.plugins.health import ComponentType, HealthReport, HealthStatus
-from atoms_otel.plugins.signals.live import (
-    LiveSignals,
-    RecentErrors,
-    gauge_total,
-    iter_metrics,
-    route_stats,
-    tool_stats,
-)
 from atoms_otel.otel.metrics import prometheus_name
+from atoms_otel.plugins.health import ComponentType, HealthReport, HealthStatus
+from atoms_otel.plugins.signals.live import iter_metrics
+from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
+from atoms_otel.plugins.signals.stats import gauge_total, route_stats, tool_stats
 
 __all__ = [
     "ServiceInfo",
@@ -52,6 +47,7 @@ __all__ = [
     "health_json",
     "health_response",
     "metric_models",
+    "now",
 ]
 
 _IETF_STATUS: Final[dict[HealthStatus, Literal["pass", "warn", "fail"]]] = {
@@ -76,7 +72,7 @@ class ServiceInfo:
         self.uptime_seconds = round(uptime_seconds, 3)
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -172,7 +168,7 @@ def _points(metric: Metric) -> list[MetricDataPoint]:
         common: dict[str, Any] = {
             "attributes": _attributes(point.attributes),
             "start_time": _time(getattr(point, "start_time_unix_nano", None)),
-            "time": _time(point.time_unix_nano) or _now(),
+            "time": _time(point.time_unix_nano) or now(),
         }
         if isinstance(point, NumberDataPoint):
             points.append(MetricDataPoint(value=_number(point.value), **common))
@@ -226,7 +222,7 @@ def dashboard(
     *,
     report: HealthReport,
     data: MetricsData | None,
-    signals: tuple[LiveSignals, RecentErrors] | None,
+    signals: LiveSignalsPlugin | None,
     service: ServiceInfo,
     window_s: float,
     top: int,
@@ -236,7 +232,7 @@ def dashboard(
 ) -> DashboardResponse:
     series: list[SeriesPointModel] = []
     if signals is not None:
-        live, recent = signals
+        live, recent = signals.live, signals.recent_errors
         newest = live.observe(data)
         stats = live.window(window_s, newest)
         requests = RequestStatsModel(
@@ -267,7 +263,7 @@ def dashboard(
     busiest = sorted(route_stats(data), key=lambda r: (-r.requests, r.route, r.method))[:routes]
     return DashboardResponse(
         service=service.name,
-        timestamp=_now(),
+        timestamp=now(),
         uptime_seconds=service.uptime_seconds,
         health=HealthSummary(
             status=report.status.value,

@@ -1,1 +1,2 @@
-"""Integrations produce signals from other libraries (FastAPI, MCP). They never import plugins."""
+"""Layer 7, wiring: ``instrument_fastapi(app, telemetry, router=...)`` puts the producers, the
+endpoints and the plugins' lifecycle together on a FastAPI app."""

@@ -5,24 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from atoms_otel.core.telemetry import Telemetry
+from fastapi import APIRouter, FastAPI
 
-__all__ = ["instrument_app", "route_paths"]
+from atoms_otel.base.compat import disable_fastapi_native_telemetry
+from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.producers.http.engine import TelemetryMiddleware
+from atoms_otel.producers.http.serverless import ServerlessFlushMiddleware
+from atoms_otel.producers.mcp import instrument_mcp
+
+__all__ = ["instrument_fastapi", "route_paths"]
 
 _MARK = "_atoms_otel_instrumented"
 _logger = logging.getLogger("atoms_otel")
 
-# FastAPI >= 0.16x opens its own server span, duration histogram and operation spans as soon as
-# global providers exist. Our middleware produces the server span and the contract metrics at a
-# fraction of the cost (bench/bench_http.py), so the native telemetry is turned off for the apps
-# we instrument: one server span per request, never two.
-_NATIVE_OFF = {"tracing": False, "metrics": False, "logs": False}
 
-
-def instrument_app(app: Any, telemetry: Telemetry) -> None:
+def instrument_fastapi(app: Any, telemetry: Telemetry, *, router: APIRouter) -> None:
     """Add the request middleware, ``/metrics`` (and the observability router), instrument the MCP
     servers mounted on the app (``instrument_mcp``), and reroute server logs at startup.
 
@@ -30,8 +29,6 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
     the app starts serving (at import time): an app that already built its middleware stack gets
     the middleware wrapped around the whole stack instead.
     """
-    from fastapi import FastAPI
-
     if not isinstance(app, FastAPI):
         raise TypeError(f"configure(app=...) expects a FastAPI application, got {type(app).__name__}")
     if app not in telemetry.apps:
@@ -40,19 +37,20 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
         return
     setattr(app.state, _MARK, True)
 
-    from atoms_otel.endpoints.router import router
-
     if "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
-    _wrap_lifespan(app)
-    _disable_native_telemetry(app)
-    _install_middleware(app)
+    _wrap_lifespan(app, telemetry)
+    # FastAPI >= 0.16x opens its own server span, duration histogram and operation spans as soon
+    # as global providers exist. Our middleware produces the server span and the contract metrics
+    # at a fraction of the cost (bench/bench_http.py): one server span per request, never two.
+    disable_fastapi_native_telemetry(app)
+    _install(app, TelemetryMiddleware, telemetry)
     for server in _mounted_mcp_servers(app.router.routes):
-        from atoms_otel.producers.mcp import instrument_mcp
-
-        instrument_mcp(server)
+        instrument_mcp(server, telemetry=telemetry)
     if telemetry.settings.serverless:
-        _install_serverless_flush(app)
+        # Installed last, so it is the outermost of the app's middleware and flushes after every
+        # other middleware has ended its span.
+        _install(app, ServerlessFlushMiddleware, telemetry)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -69,16 +67,13 @@ def route_paths(routes: Any, prefix: str = "") -> list[str]:
     return paths
 
 
-def _wrap_lifespan(app: Any) -> None:
+def _wrap_lifespan(app: Any, telemetry: Telemetry) -> None:
     original = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
-        from atoms_otel.core.telemetry import get_telemetry
-
-        telemetry = get_telemetry()
-        if telemetry is not None and telemetry.logging is not None:
+        if telemetry.logging is not None:
             telemetry.logging.reroute_server_loggers()
         async with original(application) as state:
             yield state
@@ -110,33 +105,15 @@ def _mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:
     return servers
 
 
-def _disable_native_telemetry(app: Any) -> None:
-    config = getattr(app, "_telemetry", None)
-    if isinstance(config, dict):
-        config.update(_NATIVE_OFF)
-
-
-def _install_middleware(app: Any) -> None:
-    from atoms_otel.producers.http.middleware import TelemetryMiddleware
-
+def _install(app: Any, middleware: type[Any], telemetry: Telemetry) -> None:
     if app.middleware_stack is None:
         # Outermost of the user's middleware (inside Starlette's ServerErrorMiddleware), so the
         # span and the timings cover the app's own middleware too.
-        app.add_middleware(TelemetryMiddleware)
+        app.add_middleware(middleware, telemetry=telemetry)
         return
-    _logger.warning(
-        "atoms_otel: configure(app=...) was called after the app started; wrapping its middleware "
-        "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
-    )
-    app.middleware_stack = TelemetryMiddleware(app.middleware_stack)
-
-
-def _install_serverless_flush(app: Any) -> None:
-    """Serverless mode: flush before each response ends. Installed last, so it is the outermost of
-    the app's middleware and flushes after every other middleware has ended its span."""
-    from atoms_otel.producers.http.serverless import ServerlessFlushMiddleware
-
-    if app.middleware_stack is None:
-        app.add_middleware(ServerlessFlushMiddleware)
-    else:  # configure(app=...) after the app started: wrap the built stack
-        app.middleware_stack = ServerlessFlushMiddleware(app.middleware_stack)
+    if middleware is TelemetryMiddleware:
+        _logger.warning(
+            "atoms_otel: configure(app=...) was called after the app started; wrapping its middleware "
+            "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."
+        )
+    app.middleware_stack = middleware(app.middleware_stack, telemetry=telemetry)

@@ -8,18 +8,18 @@ guard that scrubs secrets and reports failures once.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
@@ -33,11 +33,8 @@ from opentelemetry.sdk.metrics import (
     TraceBasedExemplarFilter,
     UpDownCounter,
 )
-from opentelemetry.sdk.metrics import _Gauge as SyncGauge
 from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
     MetricReader,
-    MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
@@ -50,82 +47,14 @@ from opentelemetry.sdk.trace.export import (
 )
 from prometheus_client import CollectorRegistry
 
-from atoms_otel.base import guard as _guard
-from atoms_otel.base.settings import ConfigurationError, Settings
-from atoms_otel._version import __version__
-from atoms_otel.otel.processors import (
-    ContextLogRecordProcessor,
-    ContextSpanProcessor,
-    GuardedLogExporter,
-    GuardedMetricExporter,
-    GuardedSpanExporter,
-)
+from atoms_otel.base.compat import SDK_GAUGE, SnapshotPrometheusReader
 from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.base.settings import ConfigurationError, Settings
+from atoms_otel.otel.exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from atoms_otel.otel.processors import ContextLogRecordProcessor, ContextSpanProcessor
+from atoms_otel.otel.resource import build_resource, follow_forks
 
-__all__ = ["Pipeline", "PrometheusReader", "build_pipeline", "service_instance_id"]
-
-_instance_id = uuid.uuid4().hex
-
-
-def _new_instance_id() -> None:
-    global _instance_id
-    _instance_id = uuid.uuid4().hex
-
-
-# A forked worker (gunicorn --preload, multiprocessing) is a new instance: it gets its own id, so
-# series from different workers never collide in the collector.
-os.register_at_fork(after_in_child=_new_instance_id)
-
-
-def service_instance_id() -> str:
-    """This process's ``service.instance.id``."""
-    return _instance_id
-
-
-class PrometheusReader(PrometheusMetricReader):
-    """The Prometheus reader, which can also hand a snapshot of the data to our own endpoints.
-
-    One reader serves both ``/metrics`` and the JSON snapshot API: every extra reader would add its
-    own aggregation work to every measurement.
-    """
-
-    def __init__(self, registry: CollectorRegistry, cardinality_limit: int) -> None:
-        limits: dict[type, int] = {
-            cls: cardinality_limit
-            for cls in (
-                Counter,
-                UpDownCounter,
-                Histogram,
-                SyncGauge,
-                ObservableCounter,
-                ObservableUpDownCounter,
-                ObservableGauge,
-            )
-        }
-        super().__init__(registry=registry, scope_info_enabled=False, cardinality_limits=limits)
-        self._capture = threading.local()
-        self._snapshot_lock = threading.Lock()
-
-    def _receive_metrics(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> None:
-        if getattr(self._capture, "active", False):
-            self._capture.data = metrics_data
-            return
-        super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
-
-    def snapshot(self) -> MetricsData | None:
-        """Collect now and return the data (cumulative) without feeding the Prometheus collector."""
-        with self._snapshot_lock:
-            self._capture.active = True
-            self._capture.data = None
-            try:
-                self.collect()
-                data: MetricsData | None = self._capture.data
-                return data
-            finally:
-                self._capture.active = False
-                self._capture.data = None
+__all__ = ["Pipeline", "build_pipeline"]
 
 
 @dataclass
@@ -136,7 +65,7 @@ class Pipeline:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
-    prometheus_reader: PrometheusReader
+    prometheus_reader: SnapshotPrometheusReader
     prometheus_registry: CollectorRegistry
     exports_logs: bool
     destinations: dict[str, str] = field(default_factory=dict)
@@ -198,20 +127,11 @@ def _parallel(calls: Sequence[Any], timeout_s: float) -> list[bool]:
     return results
 
 
-def build_resource(settings: Settings) -> Resource:
-    attributes: dict[str, Any] = dict(settings.resource_attributes)
-    attributes.update(
-        {
-            "service.name": settings.service_name,
-            "service.version": settings.service_version,
-            "service.instance.id": service_instance_id(),
-            "deployment.environment": settings.environment,
-            "deployment.environment.name": settings.environment,
-            "telemetry.distro.name": "atoms_otel",
-            "telemetry.distro.version": __version__,
-        }
-    )
-    return Resource.create(attributes)
+def _cardinality_limits(limit: int) -> dict[type, int]:
+    kinds = [Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge]
+    if SDK_GAUGE is not None:
+        kinds.append(SDK_GAUGE)
+    return dict.fromkeys(kinds, limit)
 
 
 def _sampler(settings: Settings) -> sampling.Sampler:
@@ -269,6 +189,23 @@ def _otlp_kwargs(settings: Settings, endpoint: str) -> dict[str, Any]:
     return kwargs
 
 
+@dataclass
+class _Plan:
+    """What the three provider builders share."""
+
+    settings: Settings
+    scrubber: Scrubber | None
+    destinations: dict[str, str]
+    exporter_classes: dict[str, Any]
+    simple_export: bool
+    otlp_exporters: list[Any] = field(default_factory=list)
+
+    def otlp(self, signal: str) -> Any:
+        """A new OTLP exporter for ``signal``."""
+        endpoint = self.destinations[signal]
+        return self.exporter_classes[signal](**_otlp_kwargs(self.settings, endpoint))
+
+
 def build_pipeline(
     settings: Settings,
     scrubber: Scrubber | None,
@@ -282,117 +219,97 @@ def build_pipeline(
 ) -> Pipeline:
     """Build (but do not install) the providers. Raises ConfigurationError before creating anything
     that runs threads, so a bad setting leaves nothing behind."""
-    exporters = _otlp_exporters(settings) if settings.exporting else {}
-    resource = build_resource(settings)
+    exporter_classes = _otlp_exporters(settings) if settings.exporting else {}
     destinations = {s: e for s in ("traces", "metrics", "logs") if (e := settings.otlp_signal_endpoint(s))}
-    Processor = SimpleSpanProcessor if simple_export else BatchSpanProcessor
-    otlp_exporters: list[Any] = []
+    plan = _Plan(settings, scrubber, destinations, exporter_classes, simple_export)
+    resource = build_resource(settings)
+    registry = CollectorRegistry(auto_describe=True)
+    prometheus_reader = SnapshotPrometheusReader(
+        registry=registry,
+        scope_info_enabled=False,
+        cardinality_limits=_cardinality_limits(settings.metric_cardinality_limit),
+    )
+    pipeline = Pipeline(
+        resource=resource,
+        tracer_provider=_tracer_provider(plan, resource, span_processors, span_exporters),
+        meter_provider=_meter_provider(
+            plan, resource, [prometheus_reader, *metric_readers], bool(metric_readers)
+        ),
+        logger_provider=_logger_provider(plan, resource, log_processors, log_exporters),
+        prometheus_reader=prometheus_reader,
+        prometheus_registry=registry,
+        exports_logs="logs" in destinations or bool(log_exporters) or bool(log_processors),
+        destinations=destinations,
+        exporters=plan.otlp_exporters,
+    )
+    follow_forks(pipeline)
+    return pipeline
 
-    tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
-    tracer_provider.add_span_processor(ContextSpanProcessor())
-    for processor in span_processors:
-        tracer_provider.add_span_processor(processor)
-    if "traces" in destinations:
-        guarded_spans = GuardedSpanExporter(
-            exporters["traces"](**_otlp_kwargs(settings, destinations["traces"])),
-            scrubber,
-            destinations["traces"],
-        )
-        otlp_exporters.append(guarded_spans)
-        tracer_provider.add_span_processor(Processor(guarded_spans))
+
+def _tracer_provider(
+    plan: _Plan, resource: Resource, processors: Sequence[SpanProcessor], exporters: Sequence[SpanExporter]
+) -> TracerProvider:
+    settings, scrubber = plan.settings, plan.scrubber
+    provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
+    provider.add_span_processor(ContextSpanProcessor())
+    for processor in processors:
+        provider.add_span_processor(processor)
+    if "traces" in plan.destinations:
+        guarded = GuardedSpanExporter(plan.otlp("traces"), scrubber, plan.destinations["traces"])
+        plan.otlp_exporters.append(guarded)
+        batch = SimpleSpanProcessor if plan.simple_export else BatchSpanProcessor
+        provider.add_span_processor(batch(guarded))
     if settings.console_spans:
-        tracer_provider.add_span_processor(
+        provider.add_span_processor(
             SimpleSpanProcessor(GuardedSpanExporter(ConsoleSpanExporter(), scrubber, "console"))
         )
-    for span_exporter in span_exporters:
-        tracer_provider.add_span_processor(
-            SimpleSpanProcessor(GuardedSpanExporter(span_exporter, scrubber, type(span_exporter).__name__))
+    for exporter in exporters:
+        provider.add_span_processor(
+            SimpleSpanProcessor(GuardedSpanExporter(exporter, scrubber, type(exporter).__name__))
         )
+    return provider
 
-    registry = CollectorRegistry(auto_describe=True)
-    prometheus_reader = PrometheusReader(registry, settings.metric_cardinality_limit)
-    readers: list[MetricReader] = [prometheus_reader, *metric_readers]
-    if "metrics" in destinations:
-        metric_exporter: MetricExporter = exporters["metrics"](
-            **_otlp_kwargs(settings, destinations["metrics"])
-        )
-        guarded_metrics = GuardedMetricExporter(metric_exporter, destinations["metrics"])
-        otlp_exporters.append(guarded_metrics)
+
+def _meter_provider(
+    plan: _Plan, resource: Resource, readers: list[MetricReader], extra: bool
+) -> MeterProvider:
+    settings = plan.settings
+    if "metrics" in plan.destinations:
+        guarded = GuardedMetricExporter(plan.otlp("metrics"), plan.destinations["metrics"])
+        plan.otlp_exporters.append(guarded)
         readers.append(
             PeriodicExportingMetricReader(
-                guarded_metrics,
+                guarded,
                 export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_s * 1000,
             )
         )
-    meter_provider = MeterProvider(
+    pushes = "metrics" in plan.destinations or extra
+    return MeterProvider(
         resource=resource,
         metric_readers=readers,
-        exemplar_filter=_exemplar_filter(
-            settings, pushes_metrics="metrics" in destinations or bool(metric_readers)
-        ),
+        exemplar_filter=_exemplar_filter(settings, pushes_metrics=pushes),
         shutdown_on_exit=False,
     )
 
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    logger_provider.add_log_record_processor(ContextLogRecordProcessor())
-    for log_processor in log_processors:
-        logger_provider.add_log_record_processor(log_processor)
-    LogProcessor = _simple_log_processor() if simple_export else BatchLogRecordProcessor
-    if "logs" in destinations:
-        guarded_logs = GuardedLogExporter(
-            exporters["logs"](**_otlp_kwargs(settings, destinations["logs"])), scrubber, destinations["logs"]
+
+def _logger_provider(
+    plan: _Plan,
+    resource: Resource,
+    processors: Sequence[LogRecordProcessor],
+    exporters: Sequence[LogRecordExporter],
+) -> LoggerProvider:
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(ContextLogRecordProcessor())
+    for processor in processors:
+        provider.add_log_record_processor(processor)
+    if "logs" in plan.destinations:
+        guarded = GuardedLogExporter(plan.otlp("logs"), plan.scrubber, plan.destinations["logs"])
+        plan.otlp_exporters.append(guarded)
+        batch = SimpleLogRecordProcessor if plan.simple_export else BatchLogRecordProcessor
+        provider.add_log_record_processor(batch(guarded))
+    for exporter in exporters:
+        provider.add_log_record_processor(
+            SimpleLogRecordProcessor(GuardedLogExporter(exporter, plan.scrubber, type(exporter).__name__))
         )
-        otlp_exporters.append(guarded_logs)
-        logger_provider.add_log_record_processor(LogProcessor(guarded_logs))
-    for extra_exporter in log_exporters:
-        logger_provider.add_log_record_processor(
-            _simple_log_processor()(
-                GuardedLogExporter(extra_exporter, scrubber, type(extra_exporter).__name__)
-            )
-        )
-    exports_logs = "logs" in destinations or bool(log_exporters) or bool(log_processors)
-    pipeline = Pipeline(
-        resource=resource,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        logger_provider=logger_provider,
-        prometheus_reader=prometheus_reader,
-        prometheus_registry=registry,
-        exports_logs=exports_logs,
-        destinations=destinations,
-        exporters=otlp_exporters,
-    )
-    _follow_forks(pipeline)
-    return pipeline
-
-
-def _follow_forks(pipeline: Pipeline) -> None:
-    """A worker forked after configure() (gunicorn --preload) is a new instance: give the
-    pipeline it inherited that worker's ``service.instance.id``.
-
-    Registered after the providers were built, so it runs after the SDK's own fork handlers
-    (registration order), which re-create the providers' locks and batch threads first.
-    """
-    reference = weakref.ref(pipeline)
-
-    def after_in_child() -> None:
-        inherited = reference()
-        if inherited is None:
-            return
-        with _guard.guard("fork: new service.instance.id"):
-            update = Resource({"service.instance.id": service_instance_id()})
-            inherited.tracer_provider._update_resource(update)
-            inherited.meter_provider._update_resource(update)
-            inherited.logger_provider._update_resource(update)
-            inherited.resource = inherited.resource.merge(update)
-            # target_info is built once from the first collection: rebuild it with the new id.
-            inherited.prometheus_reader._collector._target_info = None
-
-    os.register_at_fork(after_in_child=after_in_child)
-
-
-def _simple_log_processor() -> Any:
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-
-    return SimpleLogRecordProcessor
+    return provider

@@ -1,57 +1,24 @@
-"""Processors and exporter wrappers: context in, secrets out, failures contained.
+"""Processors: the request context onto every span and OTel log record.
 
-- :class:`ContextSpanProcessor` and :class:`ContextLogRecordProcessor` copy the request context
-  (correlation id, user, session, request path, extra ``LogContext`` fields) onto every span and
-  OTel log record, whoever created it — our middleware, FastAPI, the MCP SDK or user code.
-- :class:`GuardedSpanExporter`, :class:`GuardedLogExporter` and :class:`GuardedMetricExporter` wrap
-  every exporter we build. They scrub secrets (on the export thread, not the request path), never
-  let an exception out, and report a failing destination once — then once more when it recovers.
+:class:`ContextSpanProcessor` and :class:`ContextLogRecordProcessor` copy the request context
+(correlation id, user, session, request path, extra ``LogContext`` fields) onto every span and OTel
+log record, whoever created it — our middleware, FastAPI, the MCP SDK or user code. They never
+block and never raise.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Link
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES, extra_var
-from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.base.semconv import attribute_value
 
-__all__ = [
-    "ContextLogRecordProcessor",
-    "ContextSpanProcessor",
-    "ExporterDiagnostics",
-    "GuardedLogExporter",
-    "GuardedMetricExporter",
-    "GuardedSpanExporter",
-]
+__all__ = ["ContextLogRecordProcessor", "ContextSpanProcessor"]
 
-_logger = logging.getLogger("atoms_otel.export")
-_PRIMITIVES = (str, bool, int, float)
 _CONTEXT_PAIRS = tuple((attr, var) for _, attr, var in CONTEXT_ATTRIBUTES)
-
-
-def attribute_value(value: Any) -> Any:
-    """Coerce a context or extra-field value into a valid OpenTelemetry attribute value."""
-    if isinstance(value, _PRIMITIVES):
-        return value
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    try:
-        return json.dumps(value, default=str, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return str(value)
 
 
 class ContextSpanProcessor(SpanProcessor):
@@ -105,205 +72,3 @@ class ContextLogRecordProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
-
-
-class ExporterDiagnostics(logging.Handler):
-    """Keeps the OpenTelemetry exporters' latest complaint per signal.
-
-    The SDK's exporters log every retry and every failed batch. configure() routes those records
-    here instead (unless the log level is DEBUG), so a failing destination is reported once, by
-    our guard, with the exporter's latest reason in the message.
-    """
-
-    _KINDS = (("span", "traces"), ("log", "logs"), ("metric", "metrics"))
-    _GENERIC = ("due to timeout, max retries or shutdown", "Shutdown in progress", "already shutdown")
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self._last: dict[str, str] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return
-        if any(generic in text for generic in self._GENERIC):
-            return  # keep the specific reason (e.g. "Connection refused") seen before
-        lowered = text.lower() + " " + record.name
-        for needle, signal in self._KINDS:
-            if needle in lowered:
-                self._last[signal] = text[:300]
-
-    def last(self, signal: str) -> str:
-        return self._last.get(signal, "")
-
-
-exporter_diagnostics = ExporterDiagnostics()
-
-
-class _Health:
-    """Reports a destination's failure once, and its recovery once."""
-
-    def __init__(self, signal: str, destination: str) -> None:
-        self.signal = signal
-        self.destination = destination
-        self.failing = False
-        self.failures = 0
-        self._lock = threading.Lock()
-
-    def outcome(self, ok: bool, detail: str = "") -> None:
-        with self._lock:
-            was_failing, self.failing = self.failing, not ok
-            if not ok:
-                self.failures += 1
-        if not ok:
-            _guard.count(f"{self.signal} export")
-        if not ok and not was_failing:
-            _logger.warning(
-                "OTLP %s export to %s is failing (%s); telemetry for it is dropped until it recovers, "
-                "your application is unaffected",
-                self.signal,
-                self.destination,
-                detail or exporter_diagnostics.last(self.signal) or "export failed",
-            )
-        elif ok and was_failing:
-            _logger.info("OTLP %s export to %s recovered", self.signal, self.destination)
-
-
-def _scrubbed_span(span: ReadableSpan, scrubber: Scrubber) -> ReadableSpan:
-    attributes = span.attributes or {}
-    new_attributes = scrubber.scrub_mapping(attributes)
-    events = span.events
-    new_events: Sequence[Event] = events
-    if any(e.attributes and scrubber.scrub_mapping(e.attributes) is not e.attributes for e in events):
-        new_events = [Event(e.name, scrubber.scrub_mapping(e.attributes or {}), e.timestamp) for e in events]
-    links = span.links
-    new_links: Sequence[Link] = links
-    if any(lk.attributes and scrubber.scrub_mapping(lk.attributes) is not lk.attributes for lk in links):
-        new_links = [Link(lk.context, scrubber.scrub_mapping(lk.attributes or {})) for lk in links]
-    if new_attributes is attributes and new_events is events and new_links is links:
-        return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=new_attributes,
-        events=new_events,
-        links=new_links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
-
-
-class GuardedSpanExporter(SpanExporter):
-    def __init__(self, inner: SpanExporter, scrubber: Scrubber | None, destination: str) -> None:
-        self.inner = inner
-        self._scrubber = scrubber
-        self._health = _Health("traces", destination)
-        self._stopped = False
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            if self._scrubber is not None:
-                spans = [_scrubbed_span(s, self._scrubber) for s in spans]
-            result = self.inner.export(spans)
-        except Exception as exc:
-            self._health.outcome(False, f"{type(exc).__name__}")
-            return SpanExportResult.FAILURE
-        self._health.outcome(result == SpanExportResult.SUCCESS)
-        return result
-
-    def shutdown(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            with _guard.guard("traces exporter shutdown"):
-                self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        try:
-            return self.inner.force_flush(timeout_millis)
-        except Exception:
-            return False
-
-
-class GuardedLogExporter(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, scrubber: Scrubber | None, destination: str) -> None:
-        self.inner = inner
-        self._scrubber = scrubber
-        self._health = _Health("logs", destination)
-        self._stopped = False
-
-    def _scrub(self, record: Any) -> None:
-        assert self._scrubber is not None
-        log_record = record.log_record
-        attributes = log_record.attributes
-        if attributes:
-            scrubbed = self._scrubber.scrub_mapping(attributes)
-            if scrubbed is not attributes:
-                for key, value in scrubbed.items():
-                    if value is not attributes.get(key):
-                        attributes[key] = value
-        if isinstance(log_record.body, Mapping):
-            log_record.body = dict(self._scrubber.scrub_mapping(log_record.body))
-
-    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        try:
-            if self._scrubber is not None:
-                for record in batch:
-                    self._scrub(record)
-            result = self.inner.export(batch)
-        except Exception as exc:
-            self._health.outcome(False, f"{type(exc).__name__}")
-            return LogRecordExportResult.FAILURE
-        self._health.outcome(result == LogRecordExportResult.SUCCESS)
-        return result
-
-    def shutdown(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            with _guard.guard("logs exporter shutdown"):
-                self.inner.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        try:
-            return bool(self.inner.force_flush(timeout_millis))
-        except Exception:
-            return False
-
-
-class GuardedMetricExporter(MetricExporter):
-    def __init__(self, inner: MetricExporter, destination: str) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
-        self.inner = inner
-        self._health = _Health("metrics", destination)
-        self._stopped = False
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            self._health.outcome(False, f"{type(exc).__name__}")
-            return MetricExportResult.FAILURE
-        self._health.outcome(result == MetricExportResult.SUCCESS)
-        return result
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        try:
-            return self.inner.force_flush(timeout_millis)
-        except Exception:
-            return False
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if not self._stopped:
-            self._stopped = True
-            with _guard.guard("metrics exporter shutdown"):
-                self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)

@@ -28,27 +28,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from pydantic import ValidationError
 
 from atoms_otel.base import guard as _guard
-
-from atoms_otel.base import scrubbing
-from atoms_otel.base.semconv import exception_type
 from atoms_otel.base.context import LogContext
+from atoms_otel.base.semconv import attribute_value, exception_type
+from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
-from atoms_otel.otel.metrics import get_metrics_registry
 from atoms_otel.producers.http.state import STATE_KEY
-from atoms_otel.otel.processors import attribute_value
+from atoms_otel.producers.instrument.tools import ToolCallRecorder
 
 __all__ = ["McpTelemetryMiddleware", "instrument_mcp"]
 
 _INSTALL_HINT: Final = "instrument_mcp() needs the MCP SDK: pip install 'atoms-otel[mcp]'"
 _SESSION_HEADER: Final = "mcp-session-id"
-_NO_TRACE: Final = otel_context.set_value("atoms_otel.no_exemplar", True, Context())
-_registry = get_metrics_registry()
 _logger = get_logger("atoms_otel.mcp")
 
 
@@ -57,8 +51,11 @@ class McpTelemetryMiddleware:
 
     atoms_otel = True  # marks our middleware in server.middleware, for idempotency
 
-    def __init__(self, *, record_arguments: bool = False) -> None:
+    def __init__(self, *, telemetry: Telemetry, record_arguments: bool = False) -> None:
+        self.telemetry = telemetry
         self.record_arguments = record_arguments
+        self._tools = ToolCallRecorder(telemetry.metrics)
+        self._operations = telemetry.metrics.mcp_server_operation_duration
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         method: str = ctx.method
@@ -103,7 +100,7 @@ class McpTelemetryMiddleware:
             if self.record_arguments and tool is not None:
                 arguments = (ctx.params or {}).get("arguments")
                 if isinstance(arguments, Mapping):
-                    scrubber = scrubbing.active_scrubber()
+                    scrubber = self.telemetry.scrubber
                     shown = scrubber.scrub_mapping(arguments) if scrubber is not None else arguments
                     span.set_attribute("gen_ai.tool.call.arguments", attribute_value(dict(shown)))
         except Exception as exc:
@@ -119,16 +116,11 @@ class McpTelemetryMiddleware:
                 attributes["gen_ai.tool.name"] = tool
             if error is not None:
                 attributes["error.type"] = error
-            _registry.mcp_server_operation_duration._instrument._real.record(duration, attributes)
+            self._operations.observe(duration, attributes)
             if tool is None:
                 return
-            labels = {"tool": tool, "status": "success" if error is None else "error"}
-            _registry.tool_executions_total._instrument._real.add(1, labels, _NO_TRACE)
-            _registry.tool_execution_duration_seconds._instrument._real.record(duration, labels)
+            self._tools.record(tool, duration, error, "mcp")
             if error is not None:
-                _registry.errors_total._instrument._real.add(
-                    1, {"error_type": error, "source": "mcp"}, _NO_TRACE
-                )
                 _logger.warning(
                     "MCP tool %s failed: %s",
                     tool,
@@ -189,7 +181,7 @@ def _result_error(method: str, result: Any) -> str | None:
     return None
 
 
-def instrument_mcp(server: Any, *, record_arguments: bool = False) -> Any:
+def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool = False) -> Any:
     """Observe every request ``server`` (an ``MCPServer``, or a low-level ``Server``) handles.
 
     Idempotent: a second call does not add a second middleware. ``record_arguments=True`` puts
@@ -207,5 +199,5 @@ def instrument_mcp(server: Any, *, record_arguments: bool = False) -> Any:
             f"got {type(server).__name__}"
         )
     if not any(getattr(m, "atoms_otel", False) for m in chain):
-        chain.append(McpTelemetryMiddleware(record_arguments=record_arguments))
+        chain.append(McpTelemetryMiddleware(telemetry=telemetry, record_arguments=record_arguments))
     return server

@@ -1,4 +1,4 @@
-"""Health monitoring: checks for dependencies, aggregation, circuit breakers, performance.
+"""The health plugin: checks for dependencies, aggregation, circuit breakers, transitions as events.
 
 >>> from atoms_otel import register_health_check, CustomHealthCheck, ComponentType, check_health
 >>> register_health_check(CustomHealthCheck(
@@ -12,19 +12,23 @@ gauge and reports every status transition; ``/health``, ``/health/live`` and ``/
 serve them.
 """
 
-from atoms_otel.plugins.health.model import ComponentHealth, ComponentType, HealthReport, HealthStatus, aggregate
 from atoms_otel.plugins.health.checks import CheckOutcome, CustomHealthCheck, HealthCheck
 from atoms_otel.plugins.health.circuit_breaker import CircuitBreaker, CircuitOpenError, CircuitState
 from atoms_otel.plugins.health.http_checks import AuthKitHealthCheck, SupabaseHealthCheck
+from atoms_otel.plugins.health.model import (
+    ComponentHealth,
+    ComponentType,
+    HealthReport,
+    HealthStatus,
+    aggregate,
+)
 from atoms_otel.plugins.health.monitor import (
     HealthMonitor,
-    Transition,
-    add_transition_listener,
     check_health,
     get_health_monitor,
     register_health_check,
 )
-from atoms_otel.plugins.signals.performance import PerformanceMonitor
+from atoms_otel.plugins.health.plugin import HealthPlugin
 
 __all__ = [
     "AuthKitHealthCheck",
@@ -37,12 +41,10 @@ __all__ = [
     "CustomHealthCheck",
     "HealthCheck",
     "HealthMonitor",
+    "HealthPlugin",
     "HealthReport",
     "HealthStatus",
-    "PerformanceMonitor",
     "SupabaseHealthCheck",
-    "Transition",
-    "add_transition_listener",
     "aggregate",
     "check_health",
     "get_health_monitor",

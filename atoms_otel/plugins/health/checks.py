@@ -27,6 +27,7 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 
 from atoms_otel.base import guard as _guard
+from atoms_otel.base.compat import SUPPRESS_INSTRUMENTATION_KEYS
 from atoms_otel.plugins.health.model import (
     ComponentHealth,
     ComponentType,
@@ -46,10 +47,7 @@ details), or nothing (the check completed, so the component is healthy)."""
 
 CheckFunc = Callable[[], Any]
 
-_SUPPRESS_KEYS: Final = (
-    otel_context._SUPPRESS_INSTRUMENTATION_KEY,
-    otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
-)
+_SUPPRESS_KEYS: Final = SUPPRESS_INSTRUMENTATION_KEYS
 
 
 def suppressed_context() -> otel_context.Context:

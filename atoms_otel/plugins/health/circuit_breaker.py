@@ -22,9 +22,10 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from atoms_otel.plugins.health.model import ComponentHealth, ComponentType, HealthStatus
-from atoms_otel.plugins.health.checks import CheckOutcome, HealthCheck
 from atoms_otel.otel.logs import get_logger
+from atoms_otel.plugins.health.checks import CheckOutcome, HealthCheck
+from atoms_otel.plugins.health.model import ComponentHealth, ComponentType, HealthStatus
+from atoms_otel.plugins.health.monitor import register_health_check
 
 __all__ = ["CircuitBreaker", "CircuitBreakerHealthCheck", "CircuitOpenError", "CircuitState", "all_breakers"]
 
@@ -103,8 +104,6 @@ class CircuitBreaker:
         self.last_error = ""
         _breakers[name] = self
         if register_health:
-            from atoms_otel.plugins.health.monitor import register_health_check
-
             register_health_check(CircuitBreakerHealthCheck(self))
 
     # -- state ---------------------------------------------------------------------------------

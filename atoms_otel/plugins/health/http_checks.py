@@ -13,8 +13,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from atoms_otel.plugins.health.model import ComponentType, HealthStatus
 from atoms_otel.plugins.health.checks import DEFAULT_TIMEOUT_S, CheckOutcome, HealthCheck
+from atoms_otel.plugins.health.model import ComponentType, HealthStatus
 
 __all__ = ["AuthKitHealthCheck", "HttpHealthCheck", "SupabaseHealthCheck"]
 

@@ -9,20 +9,16 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.plugins.health.model import ComponentHealth, HealthReport, HealthStatus, aggregate
+from atoms_otel.base.events import EventBus, HealthChanged
 from atoms_otel.plugins.health.checks import HealthCheck
+from atoms_otel.plugins.health.model import ComponentHealth, HealthReport, HealthStatus, aggregate
 
 __all__ = [
     "DEFAULT_CACHE_TTL_S",
     "HealthMonitor",
-    "Transition",
-    "TransitionListener",
-    "add_transition_listener",
     "all_monitors",
     "check_health",
     "get_health_monitor",
@@ -33,41 +29,7 @@ DEFAULT_CACHE_TTL_S: Final = 5.0
 DEFAULT_REFRESH_INTERVAL_S: Final = 15.0
 
 
-@dataclass(frozen=True)
-class Transition:
-    """A component's status changed between two runs of its check."""
-
-    previous: HealthStatus
-    current: ComponentHealth
-
-    @property
-    def component(self) -> str:
-        return self.current.name
-
-    @property
-    def status(self) -> HealthStatus:
-        return self.current.status
-
-
-TransitionListener = Callable[[Transition], None]
-
-_listeners: list[TransitionListener] = []
-_listeners_lock = threading.Lock()
 _monitors: weakref.WeakSet[HealthMonitor] = weakref.WeakSet()
-
-
-def add_transition_listener(listener: TransitionListener) -> Callable[[], None]:
-    """Call ``listener`` on every status transition of every monitor. Returns a remover."""
-    global _listeners
-    with _listeners_lock:
-        _listeners = [*_listeners, listener]
-
-    def remove() -> None:
-        global _listeners
-        with _listeners_lock:
-            _listeners = [entry for entry in _listeners if entry is not listener]
-
-    return remove
 
 
 def all_monitors() -> list[HealthMonitor]:
@@ -87,7 +49,8 @@ class HealthMonitor:
     - A report younger than ``cache_ttl_s`` is served from cache (``0`` turns caching off), and
       callers arriving while a run is in flight share it: probes cannot hammer dependencies.
     - A component's first result is a transition from ``unknown`` only if it is not healthy;
-      after that every status change is reported to the transition listeners.
+      after that every status change is published as a :class:`HealthChanged` event on
+      ``events`` (the health plugin attaches ``telemetry.events`` to the monitor it is given).
     """
 
     def __init__(
@@ -95,6 +58,7 @@ class HealthMonitor:
         *,
         cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
         refresh_interval_s: float | None = DEFAULT_REFRESH_INTERVAL_S,
+        events: EventBus | None = None,
     ) -> None:
         if cache_ttl_s < 0:
             raise ValueError("cache_ttl_s must be >= 0")
@@ -111,6 +75,8 @@ class HealthMonitor:
         self._report_version = -1
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Task[HealthReport]] | None = None
         self._last: dict[str, ComponentHealth] = {}
+        self.events = events
+        """Where status transitions are published (``None``: nowhere)."""
         _monitors.add(self)
 
     # -- registration --------------------------------------------------------------------------
@@ -184,19 +150,21 @@ class HealthMonitor:
         with self._lock:
             transitions = self._transitions(components)
             self._report, self._report_at, self._report_version = report, time.monotonic(), version
-        for transition in transitions:
-            _notify(transition)
+        events = self.events
+        if events is not None:
+            for transition in transitions:
+                events.publish(transition)
         return report
 
-    def _transitions(self, components: dict[str, ComponentHealth]) -> list[Transition]:
+    def _transitions(self, components: dict[str, ComponentHealth]) -> list[HealthChanged]:
         transitions = []
         for name, result in components.items():
             previous = self._last.get(name)
             if previous is None:
                 if result.status is not HealthStatus.HEALTHY:
-                    transitions.append(Transition(HealthStatus.UNKNOWN, result))
+                    transitions.append(_changed(HealthStatus.UNKNOWN, result))
             elif previous.status is not result.status:
-                transitions.append(Transition(previous.status, result))
+                transitions.append(_changed(previous.status, result))
             self._last[name] = result
         return transitions
 
@@ -214,14 +182,17 @@ class HealthMonitor:
             await asyncio.sleep(interval)
 
 
-def _notify(transition: Transition) -> None:
-    for listener in _listeners:
-        try:
-            listener(transition)
-        except Exception as exc:
-            _guard.report_internal_error(
-                f"health transition listener {getattr(listener, '__qualname__', listener)}", exc
-            )
+def _changed(previous: HealthStatus, current: ComponentHealth) -> HealthChanged:
+    message = f"health of {current.name} changed from {previous.value} to {current.status.value}"
+    return HealthChanged(
+        message=message + (f": {current.message}" if current.message else ""),
+        component=current.name,
+        component_type=current.component_type.value,
+        previous=previous.value,
+        status=current.status.value,
+        critical=current.critical,
+        detail=current.message,
+    )
 
 
 _default = HealthMonitor()

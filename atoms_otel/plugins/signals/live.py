@@ -1,4 +1,4 @@
-"""Live numbers for the dashboard and ``PerformanceMonitor``, computed from our own metrics.
+"""Live HTTP numbers for the dashboard and ``PerformanceMonitor``, computed from our own metrics.
 
 No extra metric reader: each reading is a snapshot of the one Prometheus reader
 (``Telemetry.metrics_snapshot()``, cumulative). A small ring keeps, per reading, the totals of
@@ -26,27 +26,16 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, Metric, MetricsData, NumberDataPoint
 
-from atoms_otel.plugins.health.model import sanitize_message
-from atoms_otel.plugins import Event
-
 __all__ = [
     "LiveSignals",
-    "RecentErrors",
-    "RouteStats",
     "SeriesPoint",
-    "ToolStats",
     "WindowStats",
-    "active",
-    "gauge_total",
     "iter_metrics",
     "percentile",
-    "route_stats",
-    "set_active",
-    "tool_stats",
 ]
 
 MAX_SAMPLES: Final = 1024
@@ -125,32 +114,6 @@ class SeriesPoint:
     errors: float
     request_rate: float
     error_ratio: float
-
-
-@dataclass(frozen=True)
-class ToolStats:
-    """One tool's calls since the pipeline started."""
-
-    tool: str
-    calls: float
-    errors: float
-    error_rate: float
-    avg_duration_ms: float | None
-    p95_ms: float | None
-
-
-@dataclass(frozen=True)
-class RouteStats:
-    """One route's requests since the pipeline started (``route`` is the template)."""
-
-    method: str
-    route: str
-    requests: float
-    client_errors: float
-    server_errors: float
-    error_rate: float
-    avg_duration_ms: float | None
-    p95_ms: float | None
 
 
 def _sample(data: MetricsData | None, at: float) -> tuple[_Sample, dict[str, float]]:
@@ -307,154 +270,3 @@ class LiveSignals:
                 )
             )
         return points[-max_points:]
-
-
-class _Latency:
-    """Histogram points merged per group: sum, count and buckets (points with other bounds are skipped)."""
-
-    def __init__(self) -> None:
-        self.total = self.count = 0.0
-        self.bounds: tuple[float, ...] | None = None
-        self.buckets: list[float] = []
-
-    def add(self, point: HistogramDataPoint) -> None:
-        if self.bounds is None:
-            self.bounds, self.buckets = tuple(point.explicit_bounds), [0.0] * len(point.bucket_counts)
-        if tuple(point.explicit_bounds) != self.bounds:
-            return
-        self.buckets = [b + c for b, c in zip(self.buckets, point.bucket_counts, strict=True)]
-        self.total += point.sum
-        self.count += point.count
-
-    def avg_ms(self) -> float | None:
-        return round(self.total / self.count * 1000.0, 3) if self.count else None
-
-    def p95_ms(self) -> float | None:
-        p95 = percentile(0.95, self.bounds or (), self.buckets)
-        return None if p95 is None else round(p95 * 1000.0, 3)
-
-
-def tool_stats(data: MetricsData | None) -> list[ToolStats]:
-    """Per-tool calls, errors and latency from ``tool.executions`` / ``tool.execution.duration``."""
-    calls: dict[str, list[float]] = {}
-    latency: dict[str, _Latency] = {}
-    for metric in iter_metrics(data):
-        if metric.name == "tool.executions":
-            for point in metric.data.data_points:
-                if isinstance(point, NumberDataPoint):
-                    attributes = point.attributes or {}
-                    entry = calls.setdefault(str(attributes.get("tool", "")), [0.0, 0.0])
-                    entry[0] += point.value
-                    if attributes.get("status") not in ("success", "ok"):
-                        entry[1] += point.value
-        elif metric.name == "tool.execution.duration":
-            for point in metric.data.data_points:
-                if isinstance(point, HistogramDataPoint):
-                    latency.setdefault(str((point.attributes or {}).get("tool", "")), _Latency()).add(point)
-    result = []
-    for tool, (count, failed) in calls.items():
-        timing = latency.get(tool, _Latency())
-        result.append(
-            ToolStats(
-                tool=tool,
-                calls=count,
-                errors=failed,
-                error_rate=round(failed / count, 6) if count else 0.0,
-                avg_duration_ms=timing.avg_ms(),
-                p95_ms=timing.p95_ms(),
-            )
-        )
-    return result
-
-
-def route_stats(data: MetricsData | None) -> list[RouteStats]:
-    """Per method and route template: requests, 4xx, 5xx and latency since the pipeline started,
-    from ``http.requests`` / ``http.request.duration``."""
-    counts: dict[tuple[str, str], list[float]] = {}
-    latency: dict[tuple[str, str], _Latency] = {}
-    for metric in iter_metrics(data):
-        if metric.name not in ("http.requests", "http.request.duration"):
-            continue
-        for point in metric.data.data_points:
-            attributes = point.attributes or {}
-            key = (str(attributes.get("method", "")), str(attributes.get("path", "")))
-            if isinstance(point, NumberDataPoint):
-                entry = counts.setdefault(key, [0.0, 0.0, 0.0])
-                entry[0] += point.value
-                status_class = str(attributes.get("status", ""))[:1]
-                if status_class in ("4", "5"):
-                    entry[1 if status_class == "4" else 2] += point.value
-            elif isinstance(point, HistogramDataPoint):
-                latency.setdefault(key, _Latency()).add(point)
-    result = []
-    for (method, route), (requests, client, server) in counts.items():
-        timing = latency.get((method, route), _Latency())
-        result.append(
-            RouteStats(
-                method=method,
-                route=route,
-                requests=requests,
-                client_errors=client,
-                server_errors=server,
-                error_rate=round(server / requests, 6) if requests else 0.0,
-                avg_duration_ms=timing.avg_ms(),
-                p95_ms=timing.p95_ms(),
-            )
-        )
-    return result
-
-
-def gauge_total(data: MetricsData | None, name: str) -> float:
-    """The sum of a gauge's (or up-down counter's) series, e.g. ``active_connections``."""
-    return sum(
-        point.value
-        for metric in iter_metrics(data)
-        if metric.name == name
-        for point in metric.data.data_points
-        if isinstance(point, NumberDataPoint)
-    )
-
-
-class RecentErrors:
-    """The last 100 ``error.unhandled`` events, newest first on read."""
-
-    def __init__(self, maxlen: int = MAX_RECENT_ERRORS) -> None:
-        self._events: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        data = event.data
-        status = data.get("status_code")
-        entry = {
-            "timestamp": event.timestamp,
-            "error_type": sanitize_message(data.get("error_type", ""))[:100],
-            "method": sanitize_message(data.get("method", ""))[:16],
-            "route": sanitize_message(data.get("route", "")),
-            "status_code": status if isinstance(status, int) and not isinstance(status, bool) else None,
-            "message": sanitize_message(event.message),
-            "correlation_id": _short(event.correlation_id),
-            "trace_id": _short(event.trace_id),
-        }
-        with self._lock:
-            self._events.append(entry)
-
-    def latest(self, limit: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(reversed(self._events))[:limit]
-
-
-def _short(value: object) -> str | None:
-    return None if value is None else sanitize_message(value)[:64]
-
-
-_active: tuple[LiveSignals, RecentErrors] | None = None
-
-
-def set_active(signals: tuple[LiveSignals, RecentErrors] | None) -> None:
-    """The health plugin installs its rings here at setup and removes them at shutdown."""
-    global _active
-    _active = signals
-
-
-def active() -> tuple[LiveSignals, RecentErrors] | None:
-    return _active

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from atoms_otel.plugins.health.model import ComponentType, HealthStatus
+from atoms_otel.base.events import PerformanceDegraded
+from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.plugins.health.checks import CheckOutcome, HealthCheck
-from atoms_otel.plugins.signals.live import WindowStats, active
-from atoms_otel.plugins import Event
+from atoms_otel.plugins.health.model import ComponentType, HealthStatus
+from atoms_otel.plugins.signals.live import WindowStats
+from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 
 __all__ = ["PerformanceMonitor"]
 
@@ -26,8 +28,10 @@ class PerformanceMonitor(HealthCheck):
     ``min_requests`` requests in the window nothing is judged (healthy). It never reports
     unhealthy: slowness is a reason to alert, not to take the instance out of rotation.
 
-    Turning degraded publishes ``Event(kind="performance.degraded", data={"metric", "value",
-    "threshold", "window_s"})`` on ``get_telemetry().events`` (once per episode).
+    Turning degraded publishes :class:`PerformanceDegraded` (``kind="performance.degraded"``,
+    ``data={"metric", "value", "threshold", "window_s"}``) on ``telemetry.events``, once per
+    episode. ``telemetry`` is the handle whose traffic is judged (``atoms_otel.PerformanceMonitor``
+    uses the one ``atoms_otel.configure()`` fills).
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class PerformanceMonitor(HealthCheck):
         min_requests: int = 20,
         critical: bool = False,
         timeout_s: float = 2.0,
+        telemetry: Telemetry,
     ) -> None:
         if window_s <= 0:
             raise ValueError("window_s must be > 0")
@@ -50,27 +55,23 @@ class PerformanceMonitor(HealthCheck):
         self.latency_p99_ms = latency_p99_ms
         self.error_rate = error_rate
         self.min_requests = min_requests
+        self.telemetry = telemetry
         self._degraded = False
 
     def _thresholds(self) -> list[tuple[str, float]]:
-        from atoms_otel.core.telemetry import get_telemetry
-
         p95 = self.latency_p95_ms
-        if p95 is None:
-            telemetry = get_telemetry()
-            p95 = telemetry.settings.slow_request_ms if telemetry is not None else None
+        if p95 is None and self.telemetry.configured:
+            p95 = self.telemetry.settings.slow_request_ms
         candidates = [("error_rate", self.error_rate), ("latency_p99_ms", self.latency_p99_ms)]
         candidates.append(("latency_p95_ms", p95))
         return [(metric, float(limit)) for metric, limit in candidates if limit is not None]
 
     async def check(self) -> CheckOutcome:
-        from atoms_otel.core.telemetry import get_telemetry
-
-        telemetry = get_telemetry()
-        signals = active()
-        if telemetry is None or signals is None:
+        telemetry = self.telemetry
+        signals = telemetry.plugin(LiveSignalsPlugin)
+        if not telemetry.configured or signals is None:
             return {"status": HealthStatus.UNKNOWN, "message": "telemetry is not configured"}
-        live, _ = signals
+        live = signals.live
         # Collecting a snapshot is CPU work proportional to the series count: off the event loop.
         newest = await asyncio.to_thread(lambda: live.observe(telemetry.metrics_snapshot()))
         stats = live.window(self.window_s, newest)
@@ -93,14 +94,14 @@ class PerformanceMonitor(HealthCheck):
         if not self._degraded:
             self._degraded = True
             metric, value, limit = breaches[0]
-            telemetry.events.publish(
-                Event(
-                    kind="performance.degraded",
-                    severity="warning",
-                    message=f"{self.name}: {message} over {stats.window_s:g} s",
-                    data={"metric": metric, "value": value, "threshold": limit, "window_s": stats.window_s},
-                )
+            event = PerformanceDegraded(
+                message=f"{self.name}: {message} over {stats.window_s:g} s",
+                metric=metric,
+                value=value,
+                threshold=limit,
+                window_s=stats.window_s,
             )
+            telemetry.events.publish(event)
         return {"status": HealthStatus.DEGRADED, "message": message, **details}
 
     def _breaches(self, stats: WindowStats) -> list[tuple[str, float, float]]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from atoms_otel.plugins.webhooks._client import WebhookClient, parse_retry_after
 from atoms_otel.plugins.webhooks._delivery import DeliveryStatus, WebhookDelivery
-from atoms_otel.plugins.webhooks._manager import WebhookManager, deliveries_counter
+from atoms_otel.plugins.webhooks._manager import WebhookManager
 from atoms_otel.plugins.webhooks._model import (
     DeliveryOutcome,
     DeliveryResult,
@@ -32,8 +32,11 @@ from atoms_otel.plugins.webhooks._model import (
 )
 from atoms_otel.plugins.webhooks._senders import health_severity
 from atoms_otel.plugins.webhooks._signing import generate_webhook_secret, verify_signature
+from atoms_otel.plugins.webhooks._worker import deliveries_counter
+from atoms_otel.plugins.webhooks.plugin import AlertingLogHandler, WebhookPlugin
 
 __all__ = [
+    "AlertingLogHandler",
     "DeliveryOutcome",
     "DeliveryResult",
     "DeliveryStatus",
@@ -44,6 +47,7 @@ __all__ = [
     "WebhookFormat",
     "WebhookManager",
     "WebhookPayload",
+    "WebhookPlugin",
     "configure_vercel_webhook",
     "deliveries_counter",
     "generate_webhook_secret",

@@ -21,9 +21,8 @@ from opentelemetry import context as otel_context
 
 # The keys OpenTelemetry instrumentations check before tracing an outgoing request (the API
 # exports them privately; opentelemetry-instrumentation imports them from here too).
-from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
-
 from atoms_otel._version import __version__
+from atoms_otel.base.compat import SUPPRESS_INSTRUMENTATION_KEYS
 from atoms_otel.plugins.webhooks._model import DeliveryOutcome, DeliveryResult, WebhookConfig, WebhookPayload
 from atoms_otel.plugins.webhooks._render import render
 from atoms_otel.plugins.webhooks._signing import parse_secret, signature_headers
@@ -46,8 +45,9 @@ def new_http_client() -> httpx.AsyncClient:
 
 def suppressed_instrumentation() -> otel_context.Context:
     """A context in which OpenTelemetry HTTP instrumentations do not trace our own requests."""
-    ctx = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
-    ctx = otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
+    ctx = otel_context.get_current()
+    for key in SUPPRESS_INSTRUMENTATION_KEYS:
+        ctx = otel_context.set_value(key, True, ctx)
     return otel_context.set_value("suppress_instrumentation", True, ctx)
 
 

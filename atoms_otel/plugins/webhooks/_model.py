@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from atoms_otel.base.settings import ConfigurationError
+from atoms_otel.base.events import Severity
+from atoms_otel.base.settings import SECRET, ConfigurationError
 from atoms_otel.plugins.webhooks._signing import parse_secret
 from atoms_otel.plugins.webhooks._urls import display_name, validate_url
 
@@ -67,8 +68,7 @@ class WebhookFormat(StrEnum):
     """The Standard Webhooks envelope ``{"type", "timestamp", "data"}``; ``data`` is the generic object."""
 
 
-Severity = Literal["info", "warning", "error", "critical"]
-SEVERITIES: Final = ("info", "warning", "error", "critical")
+# One severity scale for events and alerts (atoms_otel.base.events).
 
 DeliveryOutcome = Literal["delivered", "failed", "rejected", "gone", "blocked", "cancelled"]
 """How one delivery to one webhook ended (also the ``outcome`` label of ``webhook_deliveries_total``,
@@ -184,8 +184,13 @@ class WebhookConfig:
         types = sorted(t.value for t in self.types) if self.types is not None else "all"
         return (
             f"WebhookConfig(name={self.name!r}, format={self.format!s}, event_types={types}, "
-            f"headers={sorted(self.headers)}, secret={'<set>' if self.secret else None})"
+            f"headers={_masked(self.headers)}, secret={SECRET if self.secret else None})"
         )
+
+
+def _masked(headers: Mapping[str, str]) -> str:
+    """Header names with their values hidden: they are often credentials."""
+    return "{" + ", ".join(f"{name!r}: {SECRET}" for name in sorted(headers)) + "}"
 
 
 def _new_id() -> str:

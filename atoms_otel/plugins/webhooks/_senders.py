@@ -10,8 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from atoms_otel.base.events import Severity, health_severity
 from atoms_otel.plugins.webhooks._delivery import WebhookDelivery
-from atoms_otel.plugins.webhooks._model import Severity, WebhookEventType
+from atoms_otel.plugins.webhooks._model import WebhookEventType
 
 __all__ = ["AlertSenders", "health_severity"]
 
@@ -259,14 +260,3 @@ class AlertSenders(ABC):
 def _plain(status: Any) -> str:
     """A status enum's value (``HealthStatus.DEGRADED`` → ``degraded``), or the text itself."""
     return str(getattr(status, "value", status))
-
-
-def health_severity(status: str, critical: bool) -> Severity:
-    """``unhealthy`` → ``critical`` for a critical component, else ``error``; ``degraded`` and
-    ``unknown`` → ``warning``; ``healthy`` (a recovery) → ``info``."""
-    status = status.lower()
-    if status == "unhealthy":
-        return "critical" if critical else "error"
-    if status in ("degraded", "unknown"):
-        return "warning"
-    return "info"

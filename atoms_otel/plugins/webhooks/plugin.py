@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.plugins import Event
-from atoms_otel.plugins.webhooks import WebhookConfig, WebhookEventType, WebhookManager, webhook_manager
-from atoms_otel.plugins.webhooks._model import SEVERITIES, Severity
-
-if TYPE_CHECKING:
-    from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.base.events import SEVERITIES, HealthChanged, PerformanceDegraded, Severity, UnhandledError
+from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.plugins.webhooks._manager import WebhookManager
+from atoms_otel.plugins.webhooks._model import WebhookConfig, WebhookEventType
 
 __all__ = ["AlertingLogHandler", "WebhookPlugin"]
 
@@ -100,8 +98,8 @@ class WebhookPlugin:
     their own manager may pass ``configure(plugins=[WebhookPlugin(manager)])``.
     """
 
-    def __init__(self, manager: WebhookManager | None = None, *, log_level: int | None = None) -> None:
-        self.manager = manager if manager is not None else webhook_manager
+    def __init__(self, manager: WebhookManager, *, log_level: int | None = None) -> None:
+        self.manager = manager
         self._log_level = log_level
         self._unsubscribe: list[Callable[[], None]] = []
         self._handler: AlertingLogHandler | None = None
@@ -114,10 +112,12 @@ class WebhookPlugin:
                 WebhookConfig(settings.webhook_url, secret=settings.webhook_secret)
             )
         events = telemetry.events
+        self.manager.events = events
+        self.manager.identity = (settings.service_name, settings.environment)
         self._unsubscribe = [
-            events.subscribe("error.unhandled", self._on_error),
-            events.subscribe("health.changed", self._on_health),
-            events.subscribe("performance.degraded", self._on_performance),
+            events.subscribe(UnhandledError, self._on_error),
+            events.subscribe(HealthChanged, self._on_health),
+            events.subscribe(PerformanceDegraded, self._on_performance),
         ]
         level = self._log_level if self._log_level is not None else settings.webhook_log_level
         if level is not None:
@@ -132,6 +132,7 @@ class WebhookPlugin:
             logging.getLogger().removeHandler(self._handler)
             self._handler = None
         self.manager.shutdown()
+        self.manager.events = None
         if self._config is not None:
             self.manager.remove_webhook(self._config)
             self._config = None
@@ -142,45 +143,38 @@ class WebhookPlugin:
 
     # -- events --------------------------------------------------------------------------------
 
-    def _on_error(self, event: Event) -> None:
+    def _on_error(self, event: UnhandledError) -> None:
         if not self.manager.wants(WebhookEventType.ERROR_OCCURRED):
             return
-        data: Mapping[str, Any] = event.data
-        error_type = str(data.get("error_type") or "Exception")
-        method, route = data.get("method"), data.get("route")
-        source = f"{method} {route}" if method and route else "http"
-        message = event.message.removeprefix(f"{error_type}: ")
+        source = f"{event.method} {event.route}" if event.method and event.route else "http"
         self.manager.notify_error(
-            error_type,
-            message,
+            event.error_type,
+            event.message.removeprefix(f"{event.error_type}: "),
             source,
             severity=_severity(event.severity, "error"),
-            data={k: v for k, v in data.items() if k != "error_type"},
+            data={k: v for k, v in event.data.items() if k != "error_type"},
             correlation_id=event.correlation_id,
             trace_id=event.trace_id,
         )
 
-    def _on_health(self, event: Event) -> None:
+    def _on_health(self, event: HealthChanged) -> None:
         if not self.manager.wants(WebhookEventType.HEALTH_STATUS_CHANGED):
             return
-        data = event.data
         self.manager.notify_health(
-            str(data.get("component") or "unknown"),
-            data.get("status") or "unknown",
-            previous=data.get("previous"),
-            message=str(data.get("message") or event.message or ""),
-            critical=bool(data.get("critical", False)),
+            event.component,
+            event.status,
+            previous=event.previous,
+            message=event.detail or event.message,
+            critical=event.critical,
         )
 
-    def _on_performance(self, event: Event) -> None:
+    def _on_performance(self, event: PerformanceDegraded) -> None:
         if not self.manager.wants(WebhookEventType.PERFORMANCE_DEGRADED):
             return
-        data = event.data
-        window = data.get("window_s")
         self.manager.notify_performance(
-            str(data.get("metric") or "performance"),
-            float(data.get("value", 0.0)),
-            float(data.get("threshold", 0.0)),
-            window_s=float(window) if window is not None else None,
+            event.metric,
+            event.value,
+            event.threshold,
+            window_s=event.window_s,
             message=event.message or None,
         )

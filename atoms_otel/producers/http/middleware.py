@@ -4,10 +4,12 @@ and error responses. ``configure(app=app)`` installs all of it; each class also 
     app.add_middleware(RequestTrackingMiddleware)
     app.add_middleware(ErrorTrackingMiddleware)
 
-Every class takes no arguments and reads its settings (excluded URLs, slow-request threshold) from
-the active ``configure()`` at request time, with the defaults before it. Whichever atoms_otel layer
-sees a request first sets up its context (correlation id, trace context, log context, the
-``X-Correlation-ID`` response header); each stage then runs once, however the layers are stacked.
+Every class takes the ``Telemetry`` handle (``telemetry=``; the classes exported by
+:mod:`atoms_otel` default it to the handle ``atoms_otel.configure()`` fills) and reads its settings
+(excluded URLs, slow-request threshold) through it at request time, with the defaults before
+configure(). Whichever atoms_otel layer sees a request first sets up its context (correlation id,
+trace context, log context, the ``X-Correlation-ID`` response header); each stage then runs once,
+however the layers are stacked.
 WebSocket and lifespan traffic passes straight through; streaming responses are not buffered.
 See docs/fastapi.md for everything that is recorded.
 """

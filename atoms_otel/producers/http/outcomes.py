@@ -8,23 +8,16 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from atoms_otel.base import guard as _guard
+from atoms_otel.base.events import SlowRequest, UnhandledError
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
-from atoms_otel.otel.metrics import get_metrics_registry
 from atoms_otel.producers.http.state import Config, RequestState, Scope
-from atoms_otel.plugins import Event
 
 __all__ = ["app_handles_errors", "check_slow", "report_unhandled", "send_error_response"]
 
 _ERROR_BODY_PREFIX: Final = b'{"detail":"Internal Server Error","correlation_id":"'
 _logger = get_logger("atoms_otel.http")
-_registry = get_metrics_registry()
-_slow_requests = _registry.counter(
-    "http.slow_requests",
-    "HTTP requests slower than ATOMS_OTEL_SLOW_REQUEST_MS, by method and route template",
-    labels=("method", "path"),
-)
 
 
 def app_handles_errors(app: Any) -> bool:
@@ -55,13 +48,12 @@ async def send_error_response(send: Any, state: RequestState) -> bool:
     return True
 
 
-def report_unhandled(
-    exc: BaseException, scope: Scope, state: RequestState, telemetry: Telemetry | None
-) -> None:
+def report_unhandled(telemetry: Telemetry, exc: BaseException, scope: Scope, state: RequestState) -> None:
+    """Count, log once at ERROR and publish :class:`UnhandledError`."""
     try:
         error_type = state.error_type or exception_type(exc)
         route = state.template(scope)
-        _registry.errors_total._instrument._real.add(1, {"error_type": error_type, "source": "http"})
+        telemetry.metrics.errors_total.labels(error_type, "http").inc()
         _logger.error(
             "unhandled exception in %s %s",
             scope.get("method", ""),
@@ -74,32 +66,31 @@ def report_unhandled(
                 "status_code": 500,
             },
         )
-        if telemetry is not None:
-            telemetry.events.publish(
-                Event(
-                    kind="error.unhandled",
-                    message=f"{error_type}: {exc}"[:500],
-                    severity="error",
-                    data={
-                        "error_type": error_type,
-                        "method": state.method,
-                        "route": route,
-                        "status_code": 500,
-                    },
-                    correlation_id=state.correlation_id,
-                    trace_id=state.trace_id(),
-                )
-            )
+        event = UnhandledError(
+            message=f"{error_type}: {exc}"[:500],
+            error_type=error_type,
+            method=state.method,
+            route=route,
+            correlation_id=state.correlation_id,
+            trace_id=state.trace_id(),
+        )
+        telemetry.events.publish(event)
     except Exception as internal:
         _guard.report_internal_error("http error reporting", internal)
 
 
-def check_slow(scope: Scope, state: RequestState, config: Config, telemetry: Telemetry | None) -> None:
+def check_slow(telemetry: Telemetry, scope: Scope, state: RequestState, config: Config) -> None:
+    """Above ``slow_request_ms``: one WARNING line, ``http_slow_requests_total`` and :class:`SlowRequest`."""
     duration_ms = (time.perf_counter() - state.start) * 1000.0
     if duration_ms <= config.slow_ms:
         return
     route = state.template(scope)
-    _slow_requests.inc(labels={"method": state.method, "path": route})
+    slow_requests = telemetry.metrics.counter(
+        "http.slow_requests",
+        "HTTP requests slower than ATOMS_OTEL_SLOW_REQUEST_MS, by method and route template",
+        labels=("method", "path"),
+    )
+    slow_requests.labels(state.method, route).inc()
     rounded = round(duration_ms, 3)
     if _logger.is_enabled_for(logging.WARNING):
         _logger.warning(
@@ -116,19 +107,13 @@ def check_slow(scope: Scope, state: RequestState, config: Config, telemetry: Tel
                 "status_code": state.status_code,
             },
         )
-    if telemetry is not None:
-        telemetry.events.publish(
-            Event(
-                kind="performance.slow_request",
-                message=f"slow request: {state.method} {route} took {rounded} ms",
-                severity="warning",
-                data={
-                    "route": route,
-                    "method": state.method,
-                    "duration_ms": rounded,
-                    "threshold_ms": config.slow_ms,
-                },
-                correlation_id=state.correlation_id,
-                trace_id=state.trace_id(),
-            )
-        )
+    event = SlowRequest(
+        message=f"slow request: {state.method} {route} took {rounded} ms",
+        method=state.method,
+        route=route,
+        duration_ms=rounded,
+        threshold_ms=config.slow_ms,
+        correlation_id=state.correlation_id,
+        trace_id=state.trace_id(),
+    )
+    telemetry.events.publish(event)

@@ -14,18 +14,16 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any, Final
 
-__all__ = ["UNMATCHED", "install_route_tracker", "route_template"]
+from atoms_otel.base.compat import new_route_tracker
+
+__all__ = ["TRACKER_KEY", "UNMATCHED", "install_route_tracker", "route_template"]
 
 UNMATCHED: Final = "unmatched"
 """The ``path`` label of requests that matched no route (404s, redirects); never a real template."""
 
-_TRACKER_KEY: Final = "fastapi.telemetry"
+TRACKER_KEY: Final = "fastapi.telemetry"
+"""Where FastAPI looks for the object it reports the selected route to."""
 _MOUNT_SUFFIX: Final = "/{path}"
-
-try:  # FastAPI >= 0.16x reports the selected route to this object; older versions lack it.
-    from fastapi.telemetry._api import _RequestTelemetry as _Tracker
-except ImportError:  # pragma: no cover - depends on the installed FastAPI
-    _Tracker = None  # type: ignore[assignment,misc]
 
 
 def install_route_tracker(scope: MutableMapping[str, Any]) -> Any:
@@ -35,15 +33,12 @@ def install_route_tracker(scope: MutableMapping[str, Any]) -> Any:
     carries FastAPI's server span). Its presence also stops mounted FastAPI sub-apps from opening
     their own server span for this request.
     """
-    existing = scope.get(_TRACKER_KEY)
-    if existing is not None or _Tracker is None:
+    existing = scope.get(TRACKER_KEY)
+    if existing is not None:
         return existing
-    try:
-        prefix = scope.get("app_root_path", scope.get("root_path", "")).rstrip("/")
-        tracker = _Tracker(span=None, span_method="", data=None, _mount_prefix=prefix)
-    except TypeError:  # pragma: no cover - FastAPI changed the private signature
-        return None
-    scope[_TRACKER_KEY] = tracker
+    tracker = new_route_tracker(scope)
+    if tracker is not None:
+        scope[TRACKER_KEY] = tracker
     return tracker
 
 

@@ -25,6 +25,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atoms_otel.base import guard as _guard
+from atoms_otel.core.telemetry import Telemetry
 
 __all__ = ["DEFAULT_FLUSH_TIMEOUT_S", "ServerlessFlushMiddleware"]
 
@@ -41,10 +42,13 @@ class ServerlessFlushMiddleware:
     middleware has finished its span). Lifespan and WebSocket traffic pass straight through.
     """
 
-    def __init__(self, app: ASGIApp, *, flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S) -> None:
+    def __init__(
+        self, app: ASGIApp, *, telemetry: Telemetry, flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S
+    ) -> None:
         if flush_timeout_s <= 0:
             raise ValueError("flush_timeout_s must be positive")
         self.app = app
+        self.telemetry = telemetry
         self.flush_timeout_s = flush_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,10 +77,8 @@ class ServerlessFlushMiddleware:
             await send(final[0])
 
     async def _flush(self) -> None:
-        from atoms_otel.core.telemetry import get_telemetry
-
-        telemetry = get_telemetry()
-        if telemetry is None or not telemetry.enabled:
+        telemetry = self.telemetry
+        if not telemetry.enabled:
             return
         flushed = False
         try:

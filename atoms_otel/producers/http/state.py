@@ -9,12 +9,11 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.settings import Settings, resolve
-from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.base.settings import Settings
 from atoms_otel.producers.http.headers import ExcludedPaths
 from atoms_otel.producers.http.routes import UNMATCHED, route_template
 
-__all__ = ["STATE_KEY", "Config", "Message", "RequestState", "Scope", "config_for"]
+__all__ = ["STATE_KEY", "Config", "Message", "RequestState", "Scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,22 +35,6 @@ class Config:
         self.settings = settings
         self.excluded = ExcludedPaths(settings.excluded_urls)
         self.slow_ms = settings.slow_request_ms
-
-
-_defaults: Config | None = None
-_cached: Config | None = None
-
-
-def config_for(telemetry: Telemetry | None) -> Config:
-    global _cached, _defaults
-    if telemetry is None:
-        if _defaults is None:
-            _defaults = Config(resolve({}, {}))  # the table's defaults, before configure()
-        return _defaults
-    cached = _cached
-    if cached is None or cached.settings is not telemetry.settings:
-        cached = _cached = Config(telemetry.settings)
-    return cached
 
 
 class RequestState:

@@ -1,0 +1,125 @@
+"""``configure(telemetry, ...)``: validate every setting, build a pipeline, swap it in, run plugins.
+
+It knows nothing of FastAPI or of any particular plugin: the facade's ``atoms_otel.configure()``
+passes the built-in plugins and instruments the app. Every setting is validated first (one
+:class:`ConfigurationError` naming each bad setting), then a new pipeline is built, swapped in
+behind the global providers, and only then is the previous configuration retired — so calling it
+again replaces the setup cleanly, and a failed call leaves the previous setup untouched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry._logs import NoOpLoggerProvider
+
+from atoms_otel.base import guard as _guard
+from atoms_otel.base import scrubbing as _scrubbing
+from atoms_otel.base.scrubbing import Scrubber, ScrubbingOptions
+from atoms_otel.base.settings import Settings, resolve
+from atoms_otel.core.options import AdvancedOptions, MetricsOptions
+from atoms_otel.core.telemetry import Configuration, Plugin, Telemetry
+from atoms_otel.otel import proxy as _proxy
+from atoms_otel.otel.logs import LoggingInstallation
+from atoms_otel.otel.metrics import rebind_all
+from atoms_otel.otel.pipeline import Pipeline, build_pipeline
+
+__all__ = ["configure"]
+
+_logger = logging.getLogger("atoms_otel")
+_at_exit: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+
+def configure(
+    telemetry: Telemetry,
+    arguments: Mapping[str, Any],
+    *,
+    metrics: MetricsOptions | None = None,
+    scrubbing: ScrubbingOptions | Literal[False] | None = None,
+    install_logging: bool = True,
+    plugins: Sequence[Plugin] = (),
+    advanced: AdvancedOptions | None = None,
+) -> Telemetry:
+    """Configure ``telemetry`` from ``arguments`` (setting name → value, ``None`` = not given).
+
+    Raises:
+        ConfigurationError: a setting has an invalid value; the message names each one.
+    """
+    settings = resolve({**arguments, **(metrics or MetricsOptions()).arguments()}, os.environ)
+    advanced = advanced or AdvancedOptions()
+    scrubber = None if scrubbing is False else Scrubber(scrubbing or None)
+    with telemetry.lock:
+        pipeline = None if settings.disabled else _build(settings, scrubber, advanced)
+        configuration = Configuration(settings, pipeline, scrubber, advanced)
+        taken = _proxy.install_globals()
+        _delegate_to(pipeline)
+        telemetry.metrics  # noqa: B018 - the pre-configured metrics exist from the first configure()
+        rebind_all()
+        _scrubbing.set_active_scrubber(scrubber)
+        telemetry.replace(configuration)
+        if install_logging:
+            configuration.logging = _install_logging(settings, advanced, pipeline)
+        if telemetry not in _at_exit:
+            _at_exit.add(telemetry)
+            atexit.register(telemetry.shutdown)
+    if taken:
+        _logger.warning(
+            "another OpenTelemetry %s provider was already set globally; atoms_otel's own "
+            "instrumentation uses its pipeline, but third-party instrumentation keeps the other one",
+            "/".join(taken),
+        )
+    for plugin in plugins:
+        try:
+            plugin.setup(telemetry)
+            configuration.plugins.append(plugin)
+        except Exception as exc:
+            _guard.report_internal_error(f"plugin {type(plugin).__name__} setup", exc)
+    _logger.debug(
+        "atoms_otel configured",
+        extra={"service": settings.service_name, "otlp": dict(pipeline.destinations) if pipeline else {}},
+    )
+    return telemetry
+
+
+def _build(settings: Settings, scrubber: Scrubber | None, advanced: AdvancedOptions) -> Pipeline:
+    return build_pipeline(
+        settings,
+        scrubber,
+        span_exporters=advanced.span_exporters,
+        span_processors=advanced.span_processors,
+        metric_readers=advanced.metric_readers,
+        log_exporters=advanced.log_exporters,
+        log_processors=advanced.log_processors,
+        simple_export=advanced.synchronous_export,
+    )
+
+
+def _delegate_to(pipeline: Pipeline | None) -> None:
+    if pipeline is not None:
+        _proxy.TRACER_PROVIDER.set_delegate(pipeline.tracer_provider)
+        _proxy.METER_PROVIDER.set_delegate(pipeline.meter_provider)
+        _proxy.LOGGER_PROVIDER.set_delegate(pipeline.logger_provider)
+    else:
+        _proxy.TRACER_PROVIDER.set_delegate(trace_api.NoOpTracerProvider())
+        _proxy.METER_PROVIDER.set_delegate(metrics_api.NoOpMeterProvider())
+        _proxy.LOGGER_PROVIDER.set_delegate(NoOpLoggerProvider())
+
+
+def _install_logging(
+    settings: Settings, advanced: AdvancedOptions, pipeline: Pipeline | None
+) -> LoggingInstallation:
+    installation = LoggingInstallation(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        stream=advanced.log_stream,
+        otel_provider=_proxy.LOGGER_PROVIDER if pipeline is not None and pipeline.exports_logs else None,
+    )
+    installation.install()
+    return installation

@@ -1,0 +1,193 @@
+"""Log lines: one JSON object per line (:class:`StructuredFormatter`) or a readable console line.
+
+Every line carries the request context (``LogContext``), the current trace and span ids, the extra
+fields of the call, and a structured exception; secret-looking keys are redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any, Final
+
+from opentelemetry import trace as trace_api
+
+from atoms_otel.base import scrubbing
+from atoms_otel.base.context import CONTEXT_ATTRIBUTES, extra_var
+
+__all__ = ["EXTRA_KEY", "ConsoleFormatter", "StructuredFormatter", "record_extras", "structured_exception"]
+
+_RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+    "taskName",
+    "_atoms_extra",
+    "atoms_otel_component",
+}
+EXTRA_KEY: Final = "_atoms_extra"
+_CORE_FIELDS: Final = frozenset(
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "trace_id",
+        "span_id",
+        "exception",
+        "stack",
+        *(field for field, _, _ in CONTEXT_ATTRIBUTES),
+    }
+)
+_CONTEXT_FIELDS: Final = tuple((field, var) for field, _, var in CONTEXT_ATTRIBUTES)
+
+
+class _Timestamps:
+    """RFC 3339 UTC timestamps with millisecond precision; the date-time part is cached per second."""
+
+    def __init__(self) -> None:
+        self._cache = (-1, "")  # one tuple, replaced atomically: safe across threads
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        cached_second, prefix = self._cache
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cache = (second, prefix)
+        return f"{prefix}.{int((created - second) * 1000):03d}Z"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def structured_exception(exc_info: Any) -> dict[str, Any]:
+    """An exception as ``{"type", "message", "stacktrace"}``."""
+    exc_type, exc, tb = exc_info
+    return {
+        "type": getattr(exc_type, "__qualname__", str(exc_type)),
+        "message": str(exc),
+        "stacktrace": "".join(traceback.format_exception(exc_type, exc, tb)).rstrip(),
+    }
+
+
+class StructuredFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line.
+
+    Field order: ``timestamp`` (RFC 3339, UTC), ``level``, ``logger``, ``message``, then the
+    context fields that are set (``correlation_id``, ``user_id``, ``session_id``,
+    ``request_path``), ``trace_id`` and ``span_id`` inside a span, the extra fields (secret-looking
+    keys redacted), and ``exception`` as ``{"type", "message", "stacktrace"}``. An extra field whose
+    name collides with one of these is kept as ``extra_<name>``.
+    """
+
+    def __init__(self, *, static_fields: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self._static = dict(static_fields or {})
+        self._timestamp = _Timestamps()
+
+    def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "timestamp": self._timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field, var in _CONTEXT_FIELDS:
+            value = var.get()
+            if value is not None:
+                entry[field] = value
+        span_context = trace_api.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        extras = record_extras(record)
+        if extras or self._static:
+            scrubber = scrubbing.active_scrubber()
+            for key, value in (self._static | extras).items():
+                if key in _CORE_FIELDS:
+                    key = f"extra_{key}"
+                entry[key] = scrubber.scrub_value(key, value) if scrubber else value
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = structured_exception(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return entry
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return json.dumps(
+                self.to_dict(record), default=_json_default, ensure_ascii=False, separators=(",", ":")
+            )
+        except Exception as exc:  # a value that cannot be rendered must not lose the line
+            return json.dumps(
+                {
+                    "timestamp": self._timestamp(record.created),
+                    "level": record.levelname,
+                    "logger": record.name,
+                    "message": str(record.msg),
+                    "format_error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+
+
+def record_extras(record: logging.LogRecord) -> dict[str, Any]:
+    """Fields passed with ``extra=`` (stdlib) or ``extra_fields=`` (AtomLogger), and LogContext extras."""
+    context_extra = extra_var.get()
+    extras: dict[str, Any] = dict(context_extra) if context_extra else {}
+    keys = record.__dict__.keys() - _RESERVED
+    if keys:
+        for key in keys:
+            extras[key] = record.__dict__[key]
+    atoms = record.__dict__.get(EXTRA_KEY)
+    if atoms:
+        extras.update(atoms)
+    return extras
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A readable single line for development: ``12:00:01.234 INFO  logger  message  key=value``."""
+
+    _COLORS: Final = {
+        "DEBUG": "\x1b[2m",
+        "INFO": "\x1b[32m",
+        "WARNING": "\x1b[33m",
+        "ERROR": "\x1b[31m",
+        "CRITICAL": "\x1b[1;31m",
+    }
+
+    def __init__(self, *, colors: bool | None = None) -> None:
+        super().__init__()
+        self._colors = sys.stderr.isatty() if colors is None else colors
+        self._json = StructuredFormatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self._json.to_dict(record)
+        clock = entry.pop("timestamp")[11:23]
+        level = entry.pop("level")
+        logger = entry.pop("logger")
+        message = entry.pop("message")
+        exception = entry.pop("exception", None)
+        stack = entry.pop("stack", None)
+        entry.pop("span_id", None)
+        trace_id = entry.pop("trace_id", None)
+        if trace_id:
+            entry["trace_id"] = trace_id[:8]
+        fields = "  ".join(f"{k}={v}" for k, v in entry.items())
+        shown_level = f"{level:<8}"
+        if self._colors:
+            shown_level = f"{self._COLORS.get(level, '')}{shown_level}\x1b[0m"
+        line = f"{clock} {shown_level} {logger}  {message}" + (f"  {fields}" if fields else "")
+        if exception:
+            line += "\n" + exception["stacktrace"]
+        if stack:
+            line += "\n" + stack
+        return line

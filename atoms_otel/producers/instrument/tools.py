@@ -1,0 +1,143 @@
+"""``observe_tool`` and the one tool-call recorder it shares with the MCP integration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from opentelemetry.trace import SpanKind
+
+from atoms_otel.base import guard as _guard
+from atoms_otel.base.semconv import attribute_value, exception_type
+from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.otel.logs import get_logger
+from atoms_otel.otel.metrics import MetricsRegistry
+from atoms_otel.producers.instrument.values import Arguments, SpanCall, fail_span, scrubbed
+from atoms_otel.producers.instrument.wrapping import wrap, yielded_items
+
+__all__ = ["ToolCallRecorder", "observe_tool"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_logger = get_logger("atoms_otel.tools")
+
+
+class ToolCallRecorder:
+    """One tool call in ``tool_executions_total{tool,status}``,
+    ``tool_execution_duration_seconds{tool,status}`` and, when it failed,
+    ``errors_total{error_type,source}`` — the same for ``@observe_tool`` and MCP ``tools/call``."""
+
+    __slots__ = ("_durations", "_errors", "_executions")
+
+    def __init__(self, metrics: MetricsRegistry) -> None:
+        self._executions = metrics.tool_executions_total
+        self._durations = metrics.tool_execution_duration_seconds
+        self._errors = metrics.errors_total
+
+    def record(self, tool: str, duration_s: float | None, error_type: str | None, source: str) -> None:
+        """``duration_s`` ``None``: count only; ``error_type`` ``None``: a success."""
+        status = "success" if error_type is None else "error"
+        self._executions.labels(tool, status).inc()
+        if duration_s is not None:
+            self._durations.labels(tool, status).observe(duration_s)
+        if error_type is not None:
+            self._errors.labels(error_type, source).inc()
+
+
+class _ToolProbe:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        name: str,
+        fn: Callable[..., Any],
+        options: tuple[bool, bool, bool],
+    ) -> None:
+        self.telemetry = telemetry
+        self.name = name
+        self.track_performance, self.log_inputs, self.log_outputs = options
+        self.recorder = ToolCallRecorder(telemetry.metrics)
+        self.arguments = Arguments(fn, lambda: telemetry.scrubber) if self.log_inputs else None
+        self.span_name = f"execute_tool {name}"
+        self.attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanCall:
+        span = self.telemetry.tracer.start_span(
+            self.span_name, kind=SpanKind.INTERNAL, attributes=self.attributes
+        )
+        inputs = None
+        if self.arguments is not None:
+            try:
+                inputs = self.arguments(args, kwargs)
+                if span.is_recording():
+                    span.set_attribute("gen_ai.tool.call.arguments", attribute_value(inputs))
+            except Exception as exc:
+                _guard.report_internal_error("observe_tool inputs", exc)
+        return SpanCall(span, time.perf_counter(), inputs)
+
+    def _fields(self, call: SpanCall, status: str, duration: float) -> dict[str, Any]:
+        fields: dict[str, Any] = {"tool": self.name, "status": status}
+        if self.track_performance:
+            fields["duration_ms"] = round(duration * 1000.0, 3)
+        if call.inputs is not None:
+            fields["inputs"] = call.inputs
+        return fields
+
+    def done(self, call: SpanCall, result: Any) -> None:
+        try:
+            duration = time.perf_counter() - call.start
+            self.recorder.record(self.name, duration if self.track_performance else None, None, "tool")
+            if self.log_inputs or self.log_outputs:
+                fields = self._fields(call, "success", duration)
+                if self.log_outputs:
+                    items = yielded_items(result)
+                    output = (
+                        scrubbed(self.telemetry.scrubber, "output", result)
+                        if items is None
+                        else {"items": items}
+                    )
+                    fields["output"] = output
+                    if call.span.is_recording():
+                        call.span.set_attribute("gen_ai.tool.call.result", attribute_value(output))
+                _logger.info("tool %s completed", self.name, extra_fields=fields)
+            call.span.end()
+        except Exception as exc:
+            _guard.report_internal_error("observe_tool", exc)
+
+    def fail(self, call: SpanCall, exc: BaseException) -> None:
+        try:
+            error_type = exception_type(exc)
+            duration = time.perf_counter() - call.start
+            self.recorder.record(self.name, duration if self.track_performance else None, error_type, "tool")
+            fields = {**self._fields(call, "error", duration), "error_type": error_type}
+            _logger.error("tool %s failed: %s", self.name, error_type, exc_info=exc, extra_fields=fields)
+            fail_span(call.span, exc, error_type)
+        except Exception as internal:
+            _guard.report_internal_error("observe_tool", internal)
+
+
+def observe_tool(
+    name: str,
+    track_performance: bool = True,
+    log_inputs: bool = False,
+    log_outputs: bool = False,
+    *,
+    telemetry: Telemetry,
+) -> Callable[[F], F]:
+    """Observe every call of a tool.
+
+    Records a span ``execute_tool {name}`` (``gen_ai.operation.name=execute_tool``,
+    ``gen_ai.tool.name``), ``tool_executions_total{tool,status}`` with ``status`` ``success`` or
+    ``error``, and — when ``track_performance`` — ``tool_execution_duration_seconds{tool,status}``.
+    A failure also counts in ``errors_total{error_type,source="tool"}`` and logs one ERROR line
+    with the structured exception; the exception is re-raised unchanged.
+
+    ``log_inputs`` / ``log_outputs`` log the bound arguments and the result on one INFO line and
+    set ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result`` on the span — scrubbed of
+    secret-looking keys and bounded in size. For a generator the output is its item count.
+    """
+
+    def decorate(fn: F) -> F:
+        return wrap(fn, _ToolProbe(telemetry, name, fn, (track_performance, log_inputs, log_outputs)))
+
+    return decorate
