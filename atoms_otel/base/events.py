@@ -125,8 +125,8 @@ class HealthChanged(Event):
     detail: str = ""
 
     def __post_init__(self) -> None:
-        data = {"component": self.component, "previous": self.previous, "status": self.status}
-        data.update({"critical": self.critical, "message": self.detail})
+        data: dict[str, Any] = {"component": self.component, "previous": self.previous}
+        data.update({"status": self.status, "critical": self.critical, "message": self.detail})
         self._fill("health.changed", health_severity(self.status, self.critical), data)
 
 

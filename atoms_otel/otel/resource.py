@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -54,14 +54,22 @@ def build_resource(settings: Settings) -> Resource:
     return Resource.create(attributes)
 
 
-class _Forkable:
+class _Forkable(Protocol):
     """What a fork handler needs of a pipeline (kept weakly: a retired pipeline is let go)."""
 
     resource: Resource
-    tracer_provider: Any
-    meter_provider: Any
-    logger_provider: Any
-    prometheus_reader: PrometheusMetricReader
+
+    @property
+    def tracer_provider(self) -> Any: ...
+
+    @property
+    def meter_provider(self) -> Any: ...
+
+    @property
+    def logger_provider(self) -> Any: ...
+
+    @property
+    def prometheus_reader(self) -> PrometheusMetricReader: ...
 
 
 def follow_forks(pipeline: _Forkable) -> None:

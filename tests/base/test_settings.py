@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import inspect
 import logging
 
 import pytest
 
-from atoms_otel.base.settings import ConfigurationError, env_vars, resolve
+import atoms_otel
+from atoms_otel.base.settings import ARGUMENTS, PARAMS, ConfigurationError, env_vars, resolve
 
 
 def test_defaults_without_arguments_or_environment() -> None:
@@ -172,3 +175,31 @@ def test_every_documented_variable_is_read() -> None:
         "ATOMS_OTEL_ENVIRONMENT",
     }
     assert documented <= set(env_vars())
+
+
+def test_configure_takes_exactly_the_table_settings_marked_as_arguments() -> None:
+    """Every setting is spelled once in the table; configure()'s keyword arguments match it."""
+    parameters = set(inspect.signature(atoms_otel.configure).parameters)
+    options = {"app", "metrics", "scrubbing", "install_logging", "plugins", "advanced"}
+    assert parameters - options == set(ARGUMENTS)
+
+
+def test_configure_documents_every_setting_from_the_table() -> None:
+    """configure()'s docstring lists each argument with its environment variable, from the table."""
+    doc = atoms_otel.configure.__doc__ or ""
+    for row in PARAMS:
+        if row.name in ARGUMENTS:
+            assert f"{row.name}: " in doc and row.env[0] in doc, row.name
+
+
+def test_repr_of_settings_hides_every_secret() -> None:
+    """The API token, the webhook secret and the OTLP header values show as '***'."""
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    settings = resolve(
+        {"api_token": "tok-123456", "webhook_secret": secret, "otlp_headers": "x-api-key=hunter2"}, {}
+    )
+    shown = repr(settings) + str(settings)
+    for value in ("tok-123456", secret, "hunter2"):
+        assert value not in shown
+    assert "api_token='***'" in shown and "{'x-api-key': '***'}" in shown
+    assert "webhook_secret='***'" in shown

@@ -110,7 +110,7 @@ class HealthPlugin:
         worse = _RANK.get(event.status, 1) > _RANK.get(event.previous, 1) or (
             event.previous == "unknown" and event.status != "healthy"
         )
-        fields = {
+        fields: dict[str, str | bool] = {
             "component": event.component,
             "component_type": event.component_type,
             "previous": event.previous,

@@ -55,10 +55,6 @@ def _short(value: object) -> str | None:
     return None if value is None else sanitize_message(value)[:64]
 
 
-def _short(value: object) -> str | None:
-    return None if value is None else sanitize_message(value)[:64]
-
-
 class LiveSignalsPlugin:
     """The dashboard's rings for one configuration (see module docs)."""
 

@@ -40,8 +40,7 @@ _SERVER_ERROR_LOGGERS: Final = frozenset({"uvicorn.error", "gunicorn.error", "hy
 
 
 def _severity(value: str, default: Severity) -> Severity:
-    value = value.lower()
-    return value if value in SEVERITIES else default  # type: ignore[return-value]
+    return next((s for s in SEVERITIES if s == value.lower()), default)
 
 
 class AlertingLogHandler(logging.Handler):

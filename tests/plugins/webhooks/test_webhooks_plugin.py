@@ -17,6 +17,7 @@ from atoms_otel import (
     SlowRequest,
     UnhandledError,
     WebhookManager,
+    WebhookOutcome,
     get_telemetry,
 )
 from atoms_otel.plugins.webhooks import WebhookPlugin, verify_signature
@@ -237,3 +238,20 @@ def test_force_flush_waits_for_queued_alerts(wired: WebhookManager, receiver: Re
     assert atoms_otel.force_flush(timeout_s=5)
     assert len(receiver.requests) == 1
     assert wired.pending == 0
+
+
+def test_each_delivery_outcome_is_published_as_a_typed_event(
+    wired: WebhookManager, receiver: Receiver
+) -> None:
+    """The worker publishes WebhookOutcome for every delivery: delivered here, with its attempts."""
+    telemetry = get_telemetry()
+    assert telemetry is not None
+    outcomes: list[WebhookOutcome] = []
+    telemetry.events.subscribe(WebhookOutcome, outcomes.append)
+    _publish(UnhandledError(message="boom", error_type="RuntimeError", method="GET", route="/x"))
+    receiver.wait_for(1)
+    assert wired.flush(timeout=5)
+    assert [(o.outcome, o.event_type, o.severity, o.attempts) for o in outcomes] == [
+        ("delivered", "error_occurred", "info", 1)
+    ]
+    assert outcomes[0].webhook == wired.webhooks[0].name
