@@ -1,0 +1,124 @@
+"""Metrics bound to one label set: what ``Counter.labels(...)`` and friends return.
+
+A child builds its attribute dictionary once. It records through its metric's proxy instrument,
+reading the proxy's current SDK instrument at each call, so a child made before ``configure()``
+(or before it runs again) records into the pipeline that is current when it records.
+
+Counter children record without a trace context by default (``NO_EXEMPLAR``): an exemplar links a
+measurement to the trace it happened in, which is worth its cost on a duration histogram, not on
+every count. Histogram children record in the current context, so their exemplars are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
+if TYPE_CHECKING:
+    from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
+
+__all__ = ["NO_EXEMPLAR", "CounterChild", "GaugeChild", "HistogramChild", "ObservedCounterChild"]
+
+# A context with no span (and not empty, so the SDK does not fall back to the current one): the
+# SDK samples no exemplar for a measurement recorded in it.
+NO_EXEMPLAR: Final = otel_context.set_value("atoms_otel.no_exemplar", True, Context())
+
+
+class _Child:
+    __slots__ = ("_attributes", "label_values")
+
+    def __init__(self, label_names: tuple[str, ...], values: tuple[str, ...]) -> None:
+        self.label_values = values
+        self._attributes = dict(zip(label_names, values, strict=True))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._attributes!r}>"
+
+
+class CounterChild(_Child):
+    """A counter bound to one label set: ``inc(amount=1)``."""
+
+    __slots__ = ("_instrument", "_metric")
+
+    def __init__(self, metric: Counter, values: tuple[str, ...]) -> None:
+        super().__init__(metric.label_names, values)
+        self._metric = metric
+        self._instrument: Any = metric._instrument  # the proxy: rebound in place by configure()
+
+    def inc(self, amount: float = 1, *, exemplar: bool = False) -> None:
+        """Add ``amount`` (not negative). ``exemplar=True`` records in the current trace context,
+        so the SDK may sample an exemplar; by default no trace context is used."""
+        if amount < 0:
+            self._metric._refuse_negative()
+            return
+        self._instrument._real.add(amount, self._attributes, None if exemplar else NO_EXEMPLAR)
+
+
+class ObservedCounterChild(CounterChild):
+    """A child of an ``observed=True`` counter: ``inc`` adds to the in-process count."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, metric: Counter, values: tuple[str, ...]) -> None:
+        super().__init__(metric, values)
+        self._key = frozenset(self._attributes.items())
+
+    def inc(self, amount: float = 1, *, exemplar: bool = False) -> None:
+        """Add ``amount`` (not negative). Observed counts carry no exemplars."""
+        if amount < 0:
+            self._metric._refuse_negative()
+            return
+        self._metric._count(self._key, amount)
+
+
+class HistogramChild(_Child):
+    """A histogram bound to one label set: ``observe(value)``, ``with child.time(): ...``."""
+
+    __slots__ = ("_instrument",)
+
+    def __init__(self, metric: Histogram, values: tuple[str, ...]) -> None:
+        super().__init__(metric.label_names, values)
+        self._instrument: Any = metric._instrument  # the proxy: rebound in place by configure()
+
+    def observe(self, value: float, *, exemplar: bool = True) -> None:
+        """Record ``value``, in the current trace context (``exemplar=False``: in none)."""
+        self._instrument._real.record(value, self._attributes, None if exemplar else NO_EXEMPLAR)
+
+    @contextmanager
+    def time(self, *, exemplar: bool = True) -> Iterator[None]:
+        """Observe the duration of a block in seconds."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe(time.perf_counter() - start, exemplar=exemplar)
+
+
+class GaugeChild(_Child):
+    """A gauge bound to one label set: ``set(value)``, ``inc(amount=1)``, ``dec(amount=1)``,
+    ``value()``."""
+
+    __slots__ = ("_key", "_metric")
+
+    def __init__(self, metric: Gauge, values: tuple[str, ...]) -> None:
+        super().__init__(metric.label_names, values)
+        self._metric = metric
+        self._key = frozenset(self._attributes.items())
+
+    def set(self, value: float) -> None:
+        self._metric._move(self._key, self._attributes, None, value)
+
+    def inc(self, amount: float = 1) -> None:
+        self._metric._move(self._key, self._attributes, amount, None)
+
+    def dec(self, amount: float = 1) -> None:
+        self._metric._move(self._key, self._attributes, -amount, None)
+
+    def value(self) -> float:
+        """The current value (0 if never set)."""
+        return self._metric._read(self._key)
