@@ -117,7 +117,13 @@ def configure(
         advanced=advanced,
     )
     if app is not None:
-        instrument_fastapi(app, DEFAULT_TELEMETRY, router=router)
+        instrument_fastapi(
+            app,
+            DEFAULT_TELEMETRY,
+            router=router,
+            middleware=TelemetryMiddleware,
+            flush_middleware=ServerlessFlushMiddleware,
+        )
     return DEFAULT_TELEMETRY
 
 

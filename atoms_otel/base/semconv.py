@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from opentelemetry import context as otel_context
-from opentelemetry.context import Context
-
-__all__ = ["NO_EXEMPLAR_CONTEXT", "attribute_value", "exception_type"]
+__all__ = ["attribute_value", "exception_type"]
 
 _PRIMITIVES: Final = (str, bool, int, float)
-
-NO_EXEMPLAR_CONTEXT: Final = otel_context.set_value("atoms_otel.no_exemplar", True, Context())
-"""A context without a span: counters recorded in it sample no exemplar. Exemplars (measurement →
-trace links) cost ~3.5 µs each and belong on the duration histograms, which keep them."""
 
 
 def exception_type(exc: BaseException) -> str:

@@ -21,13 +21,22 @@ _MARK = "_atoms_otel_instrumented"
 _logger = logging.getLogger("atoms_otel")
 
 
-def instrument_fastapi(app: Any, telemetry: Telemetry, *, router: APIRouter) -> None:
+def instrument_fastapi(
+    app: Any,
+    telemetry: Telemetry,
+    *,
+    router: APIRouter,
+    middleware: type[TelemetryMiddleware] = TelemetryMiddleware,
+    flush_middleware: type[ServerlessFlushMiddleware] = ServerlessFlushMiddleware,
+) -> None:
     """Add the request middleware, ``/metrics`` (and the observability router), instrument the MCP
     servers mounted on the app (``instrument_mcp``), and reroute server logs at startup.
 
     Idempotent: calling configure(app=app) again does not install anything twice. Call it before
     the app starts serving (at import time): an app that already built its middleware stack gets
-    the middleware wrapped around the whole stack instead.
+    the middleware wrapped around the whole stack instead. ``middleware`` and ``flush_middleware``
+    are the classes installed (the facade passes its own, so ``isinstance`` checks against
+    ``atoms_otel.TelemetryMiddleware`` hold).
     """
     if not isinstance(app, FastAPI):
         raise TypeError(f"configure(app=...) expects a FastAPI application, got {type(app).__name__}")
@@ -44,13 +53,13 @@ def instrument_fastapi(app: Any, telemetry: Telemetry, *, router: APIRouter) -> 
     # as global providers exist. Our middleware produces the server span and the contract metrics
     # at a fraction of the cost (bench/bench_http.py): one server span per request, never two.
     disable_fastapi_native_telemetry(app)
-    _install(app, TelemetryMiddleware, telemetry)
+    _install(app, middleware, telemetry)
     for server in _mounted_mcp_servers(app.router.routes):
         instrument_mcp(server, telemetry=telemetry)
     if telemetry.settings.serverless:
         # Installed last, so it is the outermost of the app's middleware and flushes after every
         # other middleware has ended its span.
-        _install(app, ServerlessFlushMiddleware, telemetry)
+        _install(app, flush_middleware, telemetry)
 
 
 def route_paths(routes: Any, prefix: str = "") -> list[str]:
@@ -111,7 +120,7 @@ def _install(app: Any, middleware: type[Any], telemetry: Telemetry) -> None:
         # span and the timings cover the app's own middleware too.
         app.add_middleware(middleware, telemetry=telemetry)
         return
-    if middleware is TelemetryMiddleware:
+    if issubclass(middleware, TelemetryMiddleware):
         _logger.warning(
             "atoms_otel: configure(app=...) was called after the app started; wrapping its middleware "
             "stack. Call configure() at import time so errors get the JSON 500 with the correlation id."

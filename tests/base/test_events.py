@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from atoms_otel import Event, EventBus, HealthChanged, PerformanceDegraded, SlowRequest, UnhandledError, WebhookOutcome
+from atoms_otel import (
+    Event,
+    EventBus,
+    HealthChanged,
+    PerformanceDegraded,
+    SlowRequest,
+    UnhandledError,
+    WebhookOutcome,
+)
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.events import health_severity
 
@@ -13,7 +21,12 @@ def test_unhandled_error_has_the_documented_kind_severity_and_data() -> None:
     """error.unhandled, severity error, data with error_type, method, route and status_code."""
     event = UnhandledError(error_type="ValueError", method="GET", route="/items/{id}", correlation_id="c1")
     assert (event.kind, event.severity, event.correlation_id) == ("error.unhandled", "error", "c1")
-    assert event.data == {"error_type": "ValueError", "method": "GET", "route": "/items/{id}", "status_code": 500}
+    assert event.data == {
+        "error_type": "ValueError",
+        "method": "GET",
+        "route": "/items/{id}",
+        "status_code": 500,
+    }
 
 
 def test_slow_request_and_performance_degraded_are_warnings() -> None:
@@ -60,7 +73,13 @@ def test_health_changed_data_keeps_the_component_message() -> None:
 
 @pytest.mark.parametrize(
     ("outcome", "severity"),
-    [("delivered", "info"), ("coalesced", "info"), ("dropped", "warning"), ("failed", "error"), ("gone", "error")],
+    [
+        ("delivered", "info"),
+        ("coalesced", "info"),
+        ("dropped", "warning"),
+        ("failed", "error"),
+        ("gone", "error"),
+    ],
 )
 def test_webhook_outcome_severity(outcome: str, severity: str) -> None:
     """A delivery that reached its receiver is info; one that will never arrive is an error."""

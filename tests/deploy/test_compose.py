@@ -144,7 +144,7 @@ def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> Non
     dependency outage must not mark the container unhealthy)."""
     from fastapi.routing import APIRoute
 
-    from atoms_otel.endpoints.router import router
+    from atoms_otel import router
 
     probe = " ".join(compose["services"]["atoms-service"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/health/live" in probe

@@ -20,7 +20,7 @@ from atoms_otel import (
     get_health_monitor,
     register_health_check,
 )
-from atoms_otel.endpoints.router import wants_health_json
+from atoms_otel.endpoints.health import wants_health_json
 from atoms_otel.plugins.signals import plugin as signals_plugin
 from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 from atoms_otel.testing import CapturedTelemetry

@@ -170,11 +170,11 @@ def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTele
         return 1.0
 
     # Observable instruments live as long as the process (as in the SDK): repair it afterwards.
-    registry.observable_gauge("broken_gauge", broken, "Broken")
+    registry.observable_gauge("broken_sensor", broken, "Broken")
     try:
         assert capture_telemetry.metric_value("pool_size", pool="db") == 4.0
-        assert "broken_gauge" not in capture_telemetry.metrics()
-        assert _guard.internal_error_counts()["observable gauge broken_gauge"] >= 1
+        assert "broken_sensor" not in capture_telemetry.metrics()
+        assert _guard.internal_error_counts()["observable gauge broken_sensor"] >= 1
     finally:
         sensor["down"] = False
 
@@ -182,7 +182,7 @@ def test_observable_gauge_failures_are_contained(capture_telemetry: CapturedTele
 def test_counting_is_exact_under_thread_concurrency(capture_telemetry: CapturedTelemetry) -> None:
     """Eight threads x 2000 increments and gauge moves lose nothing."""
     counter = Counter("concurrent_total", "Concurrent increments", labels=("worker",))
-    gauge = Gauge("concurrent_gauge", "Concurrent up/down")
+    gauge = Gauge("concurrent_level", "Concurrent up/down")
     barrier = threading.Barrier(8)
 
     def work(worker: int) -> None:
@@ -196,7 +196,7 @@ def test_counting_is_exact_under_thread_concurrency(capture_telemetry: CapturedT
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(work, range(8)))
     assert capture_telemetry.metric_value("concurrent_total") == 16000
-    assert capture_telemetry.metric_value("concurrent_gauge") == 16000 and gauge.value() == 16000
+    assert capture_telemetry.metric_value("concurrent_level") == 16000 and gauge.value() == 16000
 
 
 def test_instruments_created_before_configure_record_after(capture_telemetry: CapturedTelemetry) -> None:
@@ -248,7 +248,7 @@ def test_observable_instruments_created_before_configure_survive_garbage_collect
 
     atoms_otel.shutdown()
     registry = MetricsRegistry("tests.unreferenced", preconfigured=False)
-    registry.observable_gauge("unreferenced_gauge", lambda: 7.0, "Nobody holds this instrument")
+    registry.observable_gauge("unreferenced_reading", lambda: 7.0, "Nobody holds this instrument")
     gc.collect()
     capture_telemetry.reconfigure()
-    assert capture_telemetry.metric_value("unreferenced_gauge") == 7.0
+    assert capture_telemetry.metric_value("unreferenced_reading") == 7.0

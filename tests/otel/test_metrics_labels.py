@@ -8,7 +8,7 @@ import pytest
 from opentelemetry import trace
 
 from atoms_otel import Counter, Gauge, Histogram, get_metrics_registry
-from atoms_otel.otel import metrics
+from atoms_otel.otel.metrics import instruments
 from atoms_otel.otel.metrics import metric as metric_module
 from atoms_otel.testing import CapturedTelemetry
 
@@ -166,7 +166,7 @@ def test_observed_counter_child_folds_series_past_the_bound(
     capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Children of an observed counter obey the same overflow rule as inc(labels=...)."""
-    monkeypatch.setattr(metrics, "_MAX_OBSERVED_SERIES", 3)
+    monkeypatch.setattr(instruments, "_MAX_OBSERVED_SERIES", 3)
     ids = Counter("child_by_id", "Per id", labels=("id",), observed=True)
     for n in range(10):
         ids.labels(n).inc()

@@ -8,7 +8,7 @@ import pytest
 
 import atoms_otel
 from atoms_otel import Counter, Gauge, get_metrics_registry
-from atoms_otel.otel import metrics
+from atoms_otel.otel.metrics import instruments
 from atoms_otel.testing import CapturedTelemetry
 
 
@@ -43,7 +43,7 @@ def test_observed_counter_folds_label_sets_past_its_bound(
     capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the bound, new label sets are counted in one otel_metric_overflow series."""
-    monkeypatch.setattr(metrics, "_MAX_OBSERVED_SERIES", 3)
+    monkeypatch.setattr(instruments, "_MAX_OBSERVED_SERIES", 3)
     ids = Counter("by_id", "Per id", labels=("id",), observed=True)
     for n in range(10):
         ids.inc(labels={"id": str(n)})

@@ -324,13 +324,13 @@ def test_a_failing_probe_never_breaks_the_tool(
     capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If recording fails the tool's result still arrives and the failure is counted."""
-    from atoms_otel.producers import decorators
+    from atoms_otel.producers.instrument.tools import ToolCallRecorder
 
     def broken(*args: Any) -> None:
         raise RuntimeError("telemetry bug")
 
     _guard.raise_internal_errors = False
-    monkeypatch.setattr(decorators._ToolProbe, "_record", broken)
+    monkeypatch.setattr(ToolCallRecorder, "record", broken)
 
     @observe_tool("sturdy")
     def sturdy() -> str:

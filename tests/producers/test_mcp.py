@@ -271,8 +271,9 @@ def test_protocol_failures_are_named_by_their_json_rpc_code(capture_telemetry: C
     async def call_next(ctx: Any) -> Any:
         raise invalid
 
+    middleware = McpTelemetryMiddleware(telemetry=capture_telemetry.telemetry)  # type: ignore[arg-type]
     with pytest.raises(PydanticValidationError) as caught:
-        asyncio.run(McpTelemetryMiddleware()(Request(), call_next))
+        asyncio.run(middleware(Request(), call_next))
     assert caught.value is invalid
     assert (
         capture_telemetry.metric_value(

@@ -19,18 +19,11 @@ the only layer that touches the proxy instruments' SDK delegates.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
-from atoms_otel.otel.metrics import instruments as _instruments
 from atoms_otel.otel.metrics.children import NO_EXEMPLAR as NO_EXEMPLAR
 from atoms_otel.otel.metrics.children import CounterChild as CounterChild
 from atoms_otel.otel.metrics.children import GaugeChild as GaugeChild
 from atoms_otel.otel.metrics.children import HistogramChild as HistogramChild
 from atoms_otel.otel.metrics.children import ObservedCounterChild as ObservedCounterChild
-from atoms_otel.otel.metrics.instruments import _MAX_GAUGE_SERIES as _MAX_GAUGE_SERIES
-from atoms_otel.otel.metrics.instruments import _MAX_OBSERVED_SERIES as _MAX_OBSERVED_SERIES
 from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
 from atoms_otel.otel.metrics.naming import DURATION_BUCKETS, MCP_DURATION_BUCKETS, prometheus_name
 from atoms_otel.otel.metrics.naming import Labels as Labels
@@ -62,18 +55,3 @@ __all__ = [
     "record_http_request",
     "record_tool_execution",
 ]
-
-_LIMITS = frozenset({"_MAX_GAUGE_SERIES", "_MAX_OBSERVED_SERIES"})
-
-
-class _Package(types.ModuleType):
-    """Setting a series limit here (tests do: ``monkeypatch.setattr(metrics, "_MAX_OBSERVED_SERIES",
-    3)``) sets it in ``instruments``, the module that reads it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LIMITS:
-            setattr(_instruments, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -14,13 +14,41 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-if TYPE_CHECKING:
-    from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
+SeriesKey = frozenset[tuple[str, Any]]
+
+
+class Counter(Protocol):
+    """What a counter child needs of its counter."""
+
+    label_names: tuple[str, ...]
+    _instrument: Any
+
+    def _refuse_negative(self) -> None: ...
+
+    def _count(self, key: SeriesKey, amount: float) -> None: ...
+
+
+class Histogram(Protocol):
+    """What a histogram child needs of its histogram."""
+
+    label_names: tuple[str, ...]
+    _instrument: Any
+
+
+class Gauge(Protocol):
+    """What a gauge child needs of its gauge."""
+
+    label_names: tuple[str, ...]
+
+    def _move(self, key: SeriesKey, labels: Any, delta: float | None, target: float | None) -> None: ...
+
+    def _read(self, key: SeriesKey) -> float: ...
+
 
 __all__ = ["NO_EXEMPLAR", "CounterChild", "GaugeChild", "HistogramChild", "ObservedCounterChild"]
 

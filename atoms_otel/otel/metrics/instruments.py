@@ -11,17 +11,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from opentelemetry import metrics as metrics_api
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.otel.metrics.children import CounterChild, GaugeChild, HistogramChild, ObservedCounterChild
-from atoms_otel.otel.metrics.metric import _Metric
+from atoms_otel.otel.metrics.metric import Registry, _Metric
 from atoms_otel.otel.metrics.naming import DURATION_BUCKETS, Labels
-
-if TYPE_CHECKING:
-    from atoms_otel.otel.metrics.registry import MetricsRegistry
 
 __all__ = ["Counter", "Gauge", "Histogram"]
 
@@ -67,7 +64,7 @@ class Counter(_Metric[CounterChild]):
         unit: str = "",
         labels: Sequence[str] = (),
         *,
-        registry: MetricsRegistry | None = None,
+        registry: Registry | None = None,
         observed: bool = False,
     ) -> None:
         self._observed = observed
@@ -136,7 +133,7 @@ class Histogram(_Metric[HistogramChild]):
         labels: Sequence[str] = (),
         *,
         buckets: Sequence[float] | None = None,
-        registry: MetricsRegistry | None = None,
+        registry: Registry | None = None,
     ) -> None:
         if buckets is None and unit == "s":
             buckets = DURATION_BUCKETS
@@ -193,7 +190,7 @@ class Gauge(_Metric[GaugeChild]):
         unit: str = "",
         labels: Sequence[str] = (),
         *,
-        registry: MetricsRegistry | None = None,
+        registry: Registry | None = None,
         observed: bool = False,
     ) -> None:
         self._values: dict[SeriesKey, float] = {}

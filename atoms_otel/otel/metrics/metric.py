@@ -9,27 +9,35 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from opentelemetry import metrics as metrics_api
+from opentelemetry.metrics import Meter
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.otel.metrics.naming import Labels, check_name, label_value, prometheus_name
 
-if TYPE_CHECKING:
-    from atoms_otel.otel.metrics.registry import MetricsRegistry
 
-__all__ = ["ChildT", "use_default_registry"]
+class Registry(Protocol):
+    """What a metric needs of the registry it belongs to (``Registry`` is one)."""
+
+    @property
+    def meter(self) -> Meter: ...
+
+    def _register(self, metric: Any) -> None: ...
+
+
+__all__ = ["ChildT", "Registry", "use_default_registry"]
 
 ChildT = TypeVar("ChildT")
 
 # Like the SDK's default metric_cardinality_limit: at most this many cached children per metric.
 _MAX_CHILDREN: Final = 2000
 
-_default_registry: list[Callable[[], MetricsRegistry]] = []
+_default_registry: list[Callable[[], Registry]] = []
 
 
-def use_default_registry(getter: Callable[[], MetricsRegistry]) -> None:
+def use_default_registry(getter: Callable[[], Registry]) -> None:
     """Set where metrics created without ``registry=`` register (the registry module does, once)."""
     _default_registry[:] = [getter]
 
@@ -44,7 +52,7 @@ class _Metric(Generic[ChildT]):
         unit: str = "",
         labels: Sequence[str] = (),
         *,
-        registry: MetricsRegistry | None = None,
+        registry: Registry | None = None,
     ) -> None:
         check_name(name)
         if isinstance(labels, str):

@@ -88,7 +88,9 @@ def test_recent_errors_keep_only_the_newest_and_sanitize() -> None:
     """The ring drops the oldest entries and never stores secrets or odd types."""
     recent = RecentErrors(maxlen=3)
     for i in range(5):
-        recent(Event(kind="error.unhandled", message=f"boom {i} password=hunter2", data={"status_code": "500"}))
+        recent(
+            Event(kind="error.unhandled", message=f"boom {i} password=hunter2", data={"status_code": "500"})
+        )
     latest = recent.latest(10)
     assert [e["message"] for e in latest] == [
         "boom 4 password=[REDACTED]",

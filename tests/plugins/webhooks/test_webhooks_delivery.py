@@ -20,7 +20,7 @@ from atoms_otel import (
     WebhookManager,
     WebhookPayload,
 )
-from atoms_otel.plugins.webhooks import generate_webhook_secret, verify_signature
+from atoms_otel.plugins.webhooks import WebhookPlugin, generate_webhook_secret, verify_signature
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.receiver import Receiver, Reply
 from tests.support.webhooks import fast
@@ -32,7 +32,9 @@ async def test_error_alert_carries_every_payload_field(
     capture_telemetry: CapturedTelemetry, receiver: Receiver, webhooks: WebhookManager
 ) -> None:
     """service, environment, severity, message, data, correlation and trace ids all arrive."""
-    capture_telemetry.reconfigure(service_name="atoms-mcp", environment="staging")
+    capture_telemetry.reconfigure(
+        service_name="atoms-mcp", environment="staging", plugins=[WebhookPlugin(webhooks)]
+    )
     webhooks.add_webhook(fast(receiver.url))
     with (
         LogContext(correlation_id="corr-123"),

@@ -96,17 +96,13 @@ def test_health_change_event_alerts_with_severity_from_the_status(
 
 def test_recovery_is_an_info_alert(wired: WebhookManager, receiver: Receiver) -> None:
     """Back to healthy is reported too, at info severity."""
-    _publish(
-        HealthChanged(component="cache", previous="degraded", status="healthy")
-    )
+    _publish(HealthChanged(component="cache", previous="degraded", status="healthy"))
     assert receiver.wait_for(1)[0].json()["severity"] == "info"
 
 
 def test_performance_degraded_event_alerts(wired: WebhookManager, receiver: Receiver) -> None:
     """performance.degraded becomes performance_degraded with the metric, value and threshold."""
-    _publish(
-        PerformanceDegraded(metric="http_p95_ms", value=2300.0, threshold=1000.0, window_s=60)
-    )
+    _publish(PerformanceDegraded(metric="http_p95_ms", value=2300.0, threshold=1000.0, window_s=60))
     body = receiver.wait_for(1)[0].json()
     assert body["event_type"] == "performance_degraded"
     assert body["severity"] == "warning"
