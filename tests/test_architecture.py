@@ -41,6 +41,8 @@ LAYERS: dict[str, int] = {
 FACADE = 8
 METRICS_MODULE = "atoms_otel.otel.metrics"
 PRIVATE_INSTRUMENT = "_instrument._real"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 
 
 def _under(module: str, prefix: str) -> bool:
@@ -171,6 +173,20 @@ class TestRealPackage:
             if PRIVATE_INSTRUMENT in line
         ]
         assert not offenders, _list_message(f"use(s) of {PRIVATE_INSTRUMENT} outside metrics", offenders)
+
+    def test_modules_and_functions_stay_small(self) -> None:
+        """No module over 400 lines, no function over 60: one job each, readable in one screen."""
+        offenders = []
+        for path in module_files(PACKAGE_DIR).values():
+            source = path.read_text(encoding="utf-8")
+            if len(source.splitlines()) > MAX_MODULE_LINES:
+                offenders.append(f"{_relative(path)}: {len(source.splitlines())} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > MAX_FUNCTION_LINES:
+                        offenders.append(f"{_relative(path)}:{node.lineno} {node.name}: {length} lines")
+        assert not offenders, _list_message("oversized module(s) or function(s)", offenders)
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
