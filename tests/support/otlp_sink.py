@@ -71,6 +71,8 @@ def process_spans(resource_spans):
                     "name": span.name,
                     "trace_id": _hex(span.trace_id),
                     "span_id": _hex(span.span_id),
+                    "parent_span_id": _hex(span.parent_span_id),
+                    "kind": int(span.kind),
                     "attributes": _attrs(span.attributes),
                     "events": [{"name": e.name, "attributes": _attrs(e.attributes)} for e in span.events],
                 }

@@ -161,9 +161,13 @@ class _Pass:
             state.correlation_id = incoming.correlation_id or new_request_id()
             state.echo_request_id = incoming.via_request_id
             self.tokens = (correlation_id_var.set(state.correlation_id), request_path_var.set(scope["path"]))
-            parent: Context | None = incoming.parent_context() if incoming.carrier is not None else None
-            if parent is not None:
-                self.otel_token = otel_context.attach(parent)
+            # Continue the caller's trace, unless a server span is already current (FastAPI's
+            # native telemetry, or another instrumentor, outside us did that already): attaching
+            # the caller's context again would make the handler a sibling of that span.
+            if incoming.carrier is not None and not trace.get_current_span().get_span_context().is_valid:
+                parent: Context | None = incoming.parent_context()
+                if parent is not None:
+                    self.otel_token = otel_context.attach(parent)
             fresh = TRACKER_KEY not in scope
             state.tracker = install_route_tracker(scope)
             self.tracked = fresh and state.tracker is not None
