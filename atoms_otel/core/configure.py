@@ -52,11 +52,13 @@ def configure(
     Raises:
         ConfigurationError: a setting has an invalid value; the message names each one.
     """
-    settings = resolve({**arguments, **(metrics or MetricsOptions()).arguments()}, os.environ)
+    metric_options = metrics or MetricsOptions()
+    settings = resolve({**arguments, **metric_options.arguments()}, os.environ)
+    buckets = metric_options.buckets()
     advanced = advanced or AdvancedOptions()
     scrubber = None if scrubbing is False else Scrubber(scrubbing or None)
     with telemetry.lock:
-        pipeline = None if settings.disabled else _build(settings, scrubber, advanced)
+        pipeline = None if settings.disabled else _build(settings, scrubber, advanced, buckets)
         configuration = Configuration(settings, pipeline, scrubber, advanced)
         taken = _proxy.install_globals()
         _delegate_to(pipeline)
@@ -88,7 +90,12 @@ def configure(
     return telemetry
 
 
-def _build(settings: Settings, scrubber: Scrubber | None, advanced: AdvancedOptions) -> Pipeline:
+def _build(
+    settings: Settings,
+    scrubber: Scrubber | None,
+    advanced: AdvancedOptions,
+    buckets: dict[str, tuple[float, ...]],
+) -> Pipeline:
     return build_pipeline(
         settings,
         scrubber,
@@ -98,6 +105,7 @@ def _build(settings: Settings, scrubber: Scrubber | None, advanced: AdvancedOpti
         log_exporters=advanced.log_exporters,
         log_processors=advanced.log_processors,
         simple_export=advanced.synchronous_export,
+        histogram_buckets=buckets,
     )
 
 

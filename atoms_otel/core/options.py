@@ -12,6 +12,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from atoms_otel.base.settings import ConfigurationError
+
 __all__ = ["AdvancedOptions", "MetricsOptions"]
 
 
@@ -26,12 +28,46 @@ class MetricsOptions:
     """Label sets kept per metric before folding into ``otel_metric_overflow="true"``
     (``ATOMS_OTEL_METRIC_CARDINALITY_LIMIT``, default 2000)."""
 
+    http_duration_buckets: Sequence[float] | None = None
+    """Bucket bounds (seconds) of ``http_request_duration_seconds`` (default: the OTel HTTP buckets)."""
+
+    tool_duration_buckets: Sequence[float] | None = None
+    """Bucket bounds (seconds) of ``tool_execution_duration_seconds`` (default: the MCP buckets)."""
+
+    database_duration_buckets: Sequence[float] | None = None
+    """Bucket bounds (seconds) of ``database_query_duration_seconds`` (default: the OTel HTTP buckets)."""
+
+    def buckets(self) -> dict[str, tuple[float, ...]]:
+        """Instrument name → bucket bounds, for the histograms whose buckets were chosen.
+
+        Raises:
+            ConfigurationError: bounds that are not numbers in strictly increasing order.
+        """
+        chosen = {
+            "http.request.duration": ("http_duration_buckets", self.http_duration_buckets),
+            "tool.execution.duration": ("tool_duration_buckets", self.tool_duration_buckets),
+            "database.query.duration": ("database_duration_buckets", self.database_duration_buckets),
+        }
+        return {name: _bounds(option, value) for name, (option, value) in chosen.items() if value is not None}
+
     def arguments(self) -> dict[str, int | None]:
         """These options as rows of the settings table."""
         return {
             "metric_export_interval_ms": self.export_interval_ms,
             "metric_cardinality_limit": self.cardinality_limit,
         }
+
+
+def _bounds(option: str, value: Sequence[float]) -> tuple[float, ...]:
+    try:
+        bounds = tuple(float(b) for b in value if not isinstance(b, bool))
+    except (TypeError, ValueError):
+        bounds = ()
+    if not bounds or len(bounds) != len(list(value)) or list(bounds) != sorted(set(bounds)):
+        raise ConfigurationError(
+            f"MetricsOptions.{option}={list(value)!r}: expected numbers in strictly increasing order"
+        )
+    return bounds
 
 
 @dataclass(frozen=True)

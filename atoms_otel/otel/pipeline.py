@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import (
@@ -198,6 +199,7 @@ class _Plan:
     destinations: dict[str, str]
     exporter_classes: dict[str, Any]
     simple_export: bool
+    histogram_buckets: dict[str, Sequence[float]]
     otlp_exporters: list[Any] = field(default_factory=list)
 
     def otlp(self, signal: str) -> Any:
@@ -216,12 +218,15 @@ def build_pipeline(
     log_exporters: Sequence[LogRecordExporter] = (),
     log_processors: Sequence[LogRecordProcessor] = (),
     simple_export: bool = False,
+    histogram_buckets: Mapping[str, Sequence[float]] | None = None,
 ) -> Pipeline:
     """Build (but do not install) the providers. Raises ConfigurationError before creating anything
     that runs threads, so a bad setting leaves nothing behind."""
     exporter_classes = _otlp_exporters(settings) if settings.exporting else {}
     destinations = {s: e for s in ("traces", "metrics", "logs") if (e := settings.otlp_signal_endpoint(s))}
-    plan = _Plan(settings, scrubber, destinations, exporter_classes, simple_export)
+    plan = _Plan(
+        settings, scrubber, destinations, exporter_classes, simple_export, dict(histogram_buckets or {})
+    )
     resource = build_resource(settings)
     registry = CollectorRegistry(auto_describe=True)
     prometheus_reader = SnapshotPrometheusReader(
@@ -285,9 +290,14 @@ def _meter_provider(
             )
         )
     pushes = "metrics" in plan.destinations or extra
+    views = [
+        View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(tuple(bounds)))
+        for name, bounds in plan.histogram_buckets.items()
+    ]
     return MeterProvider(
         resource=resource,
         metric_readers=readers,
+        views=views,
         exemplar_filter=_exemplar_filter(settings, pushes_metrics=pushes),
         shutdown_on_exit=False,
     )

@@ -120,7 +120,8 @@ class Histogram(_Metric[HistogramChild]):
     """A distribution (e.g. durations in seconds). ``observe(value, labels=None)``, or
     ``labels(...).observe(value)``.
 
-    Buckets default to the OpenTelemetry HTTP buckets when ``unit="s"``; pass ``buckets=`` to choose.
+    Buckets default to the OpenTelemetry HTTP buckets (in seconds) when ``unit="s"`` or the name
+    ends in ``_seconds``; pass ``buckets=`` to choose.
     """
 
     kind = "histogram"
@@ -135,7 +136,7 @@ class Histogram(_Metric[HistogramChild]):
         buckets: Sequence[float] | None = None,
         registry: Registry | None = None,
     ) -> None:
-        if buckets is None and unit == "s":
+        if buckets is None and (unit == "s" or name.endswith(("_seconds", ".seconds"))):
             buckets = DURATION_BUCKETS
         if buckets is not None:
             buckets = tuple(float(b) for b in buckets)
