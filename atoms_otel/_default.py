@@ -17,13 +17,14 @@ from atoms_otel.base.scrubbing import ScrubbingOptions
 from atoms_otel.base.settings import ARGUMENTS, describe
 from atoms_otel.core import configure as _core
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
-from atoms_otel.core.telemetry import Plugin, Telemetry
+from atoms_otel.core.telemetry import Plugin, RequestContext, Telemetry
 from atoms_otel.endpoints.router import build_router
 from atoms_otel.integrations.fastapi import instrument_fastapi
 from atoms_otel.plugins.health import HealthPlugin, get_health_monitor
 from atoms_otel.plugins.signals import performance as _performance
 from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 from atoms_otel.plugins.webhooks import WebhookPlugin, webhook_manager
+from atoms_otel.producers import httpx as _httpx
 from atoms_otel.producers import mcp as _mcp
 from atoms_otel.producers.http import engine as _engine
 from atoms_otel.producers.http import middleware as _middleware
@@ -46,6 +47,7 @@ __all__ = [
     "configure",
     "force_flush",
     "get_telemetry",
+    "instrument_httpx",
     "instrument_mcp",
     "log_operation",
     "measure_performance",
@@ -105,6 +107,7 @@ def configure(
     install_logging: bool = True,
     plugins: Sequence[Plugin] = (),
     advanced: AdvancedOptions | None = None,
+    request_context: RequestContext | None = None,
 ) -> Telemetry:
     arguments = {name: value for name, value in locals().items() if name in ARGUMENTS}
     _core.configure(
@@ -115,6 +118,7 @@ def configure(
         install_logging=install_logging,
         plugins=[*builtin_plugins(), *plugins],
         advanced=advanced,
+        request_context=request_context,
     )
     if app is not None:
         instrument_fastapi(
@@ -142,6 +146,10 @@ configure.__doc__ = f"""Set up traces, metrics and logs for this process, and in
     install_logging: route stdlib logging through our formatter (default ``True``).
     plugins: objects with ``setup(telemetry)`` / ``shutdown()``, after the built-in ones.
     advanced: :class:`AdvancedOptions`.
+    request_context: ``callable(scope) -> {{"user_id": ..., "session_id": ...}} | None``, called for
+        each request before the handler runs (and again when the response starts, for state the
+        app's own auth set meanwhile); what it returns is the request's log context and span
+        attributes. Identity never comes from a raw client header unless this hook says so.
 
     Returns:
         The default :class:`Telemetry` handle.
@@ -226,6 +234,13 @@ def instrument_mcp(server: Any, *, record_arguments: bool = False, telemetry: Te
 
 
 instrument_mcp.__doc__ = _mcp.instrument_mcp.__doc__
+
+
+def instrument_httpx(*, telemetry: Telemetry | None = None, **options: Any) -> None:
+    _httpx.instrument_httpx(telemetry=telemetry or DEFAULT_TELEMETRY, **options)
+
+
+instrument_httpx.__doc__ = _httpx.instrument_httpx.__doc__
 
 
 class _DefaultHandle:

@@ -23,9 +23,9 @@ from opentelemetry._logs import NoOpLoggerProvider
 from atoms_otel.base import guard as _guard
 from atoms_otel.base import scrubbing as _scrubbing
 from atoms_otel.base.scrubbing import Scrubber, ScrubbingOptions
-from atoms_otel.base.settings import Settings, resolve
+from atoms_otel.base.settings import ConfigurationError, Settings, resolve
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
-from atoms_otel.core.telemetry import Configuration, Plugin, Telemetry
+from atoms_otel.core.telemetry import Configuration, Plugin, RequestContext, Telemetry
 from atoms_otel.otel import proxy as _proxy
 from atoms_otel.otel.logs import LoggingInstallation
 from atoms_otel.otel.metrics import rebind_all
@@ -46,12 +46,15 @@ def configure(
     install_logging: bool = True,
     plugins: Sequence[Plugin] = (),
     advanced: AdvancedOptions | None = None,
+    request_context: RequestContext | None = None,
 ) -> Telemetry:
     """Configure ``telemetry`` from ``arguments`` (setting name → value, ``None`` = not given).
 
     Raises:
         ConfigurationError: a setting has an invalid value; the message names each one.
     """
+    if request_context is not None and not callable(request_context):
+        raise ConfigurationError("request_context: expected a callable taking the ASGI scope")
     metric_options = metrics or MetricsOptions()
     settings = resolve({**arguments, **metric_options.arguments()}, os.environ)
     buckets = metric_options.buckets()
@@ -59,7 +62,7 @@ def configure(
     scrubber = None if scrubbing is False else Scrubber(scrubbing or None)
     with telemetry.lock:
         pipeline = None if settings.disabled else _build(settings, scrubber, advanced, buckets)
-        configuration = Configuration(settings, pipeline, scrubber, advanced)
+        configuration = Configuration(settings, pipeline, scrubber, advanced, request_context=request_context)
         taken = _proxy.install_globals()
         _delegate_to(pipeline)
         telemetry.metrics  # noqa: B018 - the pre-configured metrics exist from the first configure()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -38,9 +38,13 @@ from atoms_otel.otel.pipeline import Pipeline
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["Configuration", "Plugin", "Telemetry"]
+__all__ = ["Configuration", "Plugin", "RequestContext", "Telemetry"]
 
 P = TypeVar("P")
+
+RequestContext = Callable[[MutableMapping[str, Any]], Mapping[str, Any] | None]
+"""``configure(request_context=...)``: given a request's ASGI scope, the ``user_id`` /
+``session_id`` (and other context fields) its log lines and spans should carry, or ``None``."""
 
 
 @runtime_checkable
@@ -67,6 +71,7 @@ class Configuration:
     advanced: AdvancedOptions
     plugins: list[Plugin] = field(default_factory=list)
     logging: LoggingInstallation | None = None
+    request_context: RequestContext | None = None
 
     def force_flush(self, deadline: float) -> bool:
         flushed = True
@@ -157,6 +162,12 @@ class Telemetry:
         return current.advanced if current is not None else AdvancedOptions()
 
     @property
+    def request_context(self) -> RequestContext | None:
+        """The application's hook that names a request's user and session (or ``None``)."""
+        current = self._current
+        return current.request_context if current is not None else None
+
+    @property
     def enabled(self) -> bool:
         """False before configure() and with ``OTEL_SDK_DISABLED=true``: everything is a no-op."""
         return self.pipeline is not None
@@ -171,6 +182,16 @@ class Telemetry:
     def tracer(self) -> trace_api.Tracer:
         """atoms_otel's tracer; it follows re-configuration."""
         return self._tracer
+
+    @property
+    def tracer_provider(self) -> trace_api.TracerProvider:
+        """The provider to hand third-party instrumentations; it follows re-configuration."""
+        return _proxy.TRACER_PROVIDER
+
+    @property
+    def meter_provider(self) -> metrics_api.MeterProvider:
+        """The meter provider to hand third-party instrumentations; it follows re-configuration."""
+        return _proxy.METER_PROVIDER
 
     @property
     def meter(self) -> metrics_api.Meter:

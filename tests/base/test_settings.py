@@ -180,7 +180,7 @@ def test_every_documented_variable_is_read() -> None:
 def test_configure_takes_exactly_the_table_settings_marked_as_arguments() -> None:
     """Every setting is spelled once in the table; configure()'s keyword arguments match it."""
     parameters = set(inspect.signature(atoms_otel.configure).parameters)
-    options = {"app", "metrics", "scrubbing", "install_logging", "plugins", "advanced"}
+    options = {"app", "metrics", "scrubbing", "install_logging", "plugins", "advanced", "request_context"}
     assert parameters - options == set(ARGUMENTS)
 
 

@@ -37,6 +37,7 @@ from atoms_otel.base.context import correlation_id_var, request_path_var
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.headers import new_request_id, read_headers
+from atoms_otel.producers.http.identity import Tokens, enter_identity, exit_identity, stamp_identity
 from atoms_otel.producers.http.outcomes import (
     app_handles_errors,
     check_slow,
@@ -102,6 +103,7 @@ class _Pass:
         "config",
         "features",
         "finished",
+        "identity",
         "layer",
         "otel_token",
         "owner",
@@ -139,6 +141,7 @@ class _Pass:
         self.otel_token: object | None = None
         self.span_token: object | None = None
         self.tokens: tuple[Any, Any] | None = None
+        self.identity: Tokens | None = None
 
     async def run(self, receive: Any) -> None:
         self.state.claimed |= self.features
@@ -168,6 +171,9 @@ class _Pass:
                 parent: Context | None = incoming.parent_context()
                 if parent is not None:
                     self.otel_token = otel_context.attach(parent)
+            hook = self.layer.telemetry.request_context
+            if hook is not None:
+                self.identity = enter_identity(hook, scope)
             fresh = TRACKER_KEY not in scope
             state.tracker = install_route_tracker(scope)
             self.tracked = fresh and state.tracker is not None
@@ -191,6 +197,9 @@ class _Pass:
         kind = message["type"]
         if kind == "http.response.start":
             self.started = True
+            hook = self.layer.telemetry.request_context
+            if self.owner and hook is not None and self.identity is None:
+                stamp_identity(hook, self.scope, self.state.span)
             self.state.status_code = message["status"]
             self.trailers = message.get("trailers", False)
             if self.owner or self.tracking:
@@ -246,6 +255,8 @@ class _Pass:
         if self.owner:
             if self.otel_token is not None:
                 otel_context.detach(self.otel_token)  # type: ignore[arg-type]
+            if self.identity is not None:
+                exit_identity(self.identity)
             if self.tokens is not None:
                 correlation_id_var.reset(self.tokens[0])
                 request_path_var.reset(self.tokens[1])
