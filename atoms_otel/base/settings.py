@@ -175,6 +175,19 @@ class Settings:
         "ATOMS_OTEL_SERVERLESS", parse=p.boolean, default=None,
         doc="flush before each response ends; default: on when VERCEL or AWS_LAMBDA_FUNCTION_NAME is set",
     )  # fmt: skip
+    vercel_deployment_id: str | None = setting(
+        "VERCEL_DEPLOYMENT_ID", parse=p.optional_text, default=None, argument=False,
+        doc="set by Vercel: the first configure() of a deployment sends one deployment_completed alert",
+    )  # fmt: skip
+    vercel_env: str | None = setting(
+        "VERCEL_ENV", parse=p.optional_text, default=None, argument=False, doc="set by Vercel",
+    )  # fmt: skip
+    vercel_url: str | None = setting(
+        "VERCEL_URL", parse=p.optional_text, default=None, argument=False, doc="set by Vercel",
+    )  # fmt: skip
+    vercel_git_commit_sha: str | None = setting(
+        "VERCEL_GIT_COMMIT_SHA", parse=p.optional_text, default=None, argument=False, doc="set by Vercel",
+    )  # fmt: skip
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each value came from: ``"argument"``, the environment variable's name, or ``"default"``."""
 

@@ -18,16 +18,19 @@ example with ``configure_vercel_webhook``) receive these alerts too.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import weakref
 import threading
 from collections.abc import Callable
 from typing import Any, Final
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.events import SEVERITIES, HealthChanged, PerformanceDegraded, Severity, UnhandledError
+from atoms_otel.base.settings import Settings
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.plugins.webhooks._manager import WebhookManager
-from atoms_otel.plugins.webhooks._model import WebhookConfig, WebhookEventType
+from atoms_otel.plugins.webhooks._model import WebhookConfig, WebhookEventType, WebhookPayload
 
 __all__ = ["AlertingLogHandler", "WebhookPlugin"]
 
@@ -37,6 +40,8 @@ _IGNORED_LOGGERS: Final = ("atoms_otel.webhooks", "httpx", "httpcore", "opentele
 # The servers' "Exception in ASGI application" record repeats an unhandled request exception that
 # the error middleware already reports as ``error.unhandled``.
 _SERVER_ERROR_LOGGERS: Final = frozenset({"uvicorn.error", "gunicorn.error", "hypercorn.error"})
+# Deployments each manager has announced: one deployment_completed per cold start.
+_announced: weakref.WeakKeyDictionary[WebhookManager, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _severity(value: str, default: Severity) -> Severity:
@@ -122,6 +127,30 @@ class WebhookPlugin:
         if level is not None:
             self._handler = AlertingLogHandler(self.manager, level)
             logging.getLogger().addHandler(self._handler)
+        self._announce_deployment(settings)
+
+    def _announce_deployment(self, settings: Settings) -> None:
+        """On Vercel: one ``deployment_completed`` per deployment and process (cold start), whose
+        ``webhook-id`` is derived from the deployment id so receivers can deduplicate."""
+        deployment = settings.vercel_deployment_id
+        announced = _announced.setdefault(self.manager, set())
+        if not deployment or deployment in announced:
+            return
+        announced.add(deployment)
+        data = {
+            "deployment_id": deployment,
+            "version": settings.service_version,
+            "vercel_env": settings.vercel_env,
+            "url": settings.vercel_url,
+            "git_commit_sha": settings.vercel_git_commit_sha,
+        }
+        payload = WebhookPayload(
+            WebhookEventType.DEPLOYMENT_COMPLETED,
+            f"deployment {deployment} ({settings.service_version}) is serving",
+            data={k: v for k, v in data.items() if v is not None},
+            id="msg_" + hashlib.sha256(deployment.encode()).hexdigest()[:32],
+        )
+        self.manager.submit(payload, dedup_key=("deployment", deployment))
 
     def shutdown(self) -> None:
         for unsubscribe in self._unsubscribe:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -251,3 +253,60 @@ def test_each_delivery_outcome_is_published_as_a_typed_event(
         ("delivered", "error_occurred", "info", 1)
     ]
     assert outcomes[0].webhook == wired.webhooks[0].name
+
+
+VERCEL = {
+    "VERCEL": "1",
+    "VERCEL_DEPLOYMENT_ID": "dpl_7Hc2",
+    "VERCEL_ENV": "production",
+    "VERCEL_URL": "atoms-mcp-abc.vercel.app",
+    "VERCEL_GIT_COMMIT_SHA": "4f2a9c1",
+}
+
+
+def test_a_vercel_deployment_announces_itself_once_per_cold_start(
+    capture_telemetry: CapturedTelemetry,
+    receiver: Receiver,
+    webhooks: WebhookManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Vercel the first configure() sends one deployment_completed with the deployment's facts,
+    signed with a webhook-id derived from the deployment id; configuring again sends nothing more."""
+    from atoms_otel.plugins.webhooks import plugin as webhook_plugin
+
+    monkeypatch.setattr(webhook_plugin, "_announced", weakref.WeakKeyDictionary())
+    for name, value in VERCEL.items():
+        monkeypatch.setenv(name, value)
+    webhooks.add_webhook(
+        atoms_otel.WebhookConfig(receiver.url, event_types=["deployment_completed"], secret=SECRET)
+    )
+    capture_telemetry.reconfigure(
+        service_name="atoms-mcp", service_version="1.4.0", plugins=[WebhookPlugin(webhooks)]
+    )
+    capture_telemetry.reconfigure(
+        service_name="atoms-mcp", service_version="1.4.0", plugins=[WebhookPlugin(webhooks)]
+    )
+    request = receiver.wait_for(1)[0]
+    assert webhooks.flush(timeout=5)
+    assert len(receiver.requests) == 1 and verify_signature(SECRET, request.headers, request.body)
+    body = request.json()
+    assert body["event_type"] == "deployment_completed"
+    assert body["data"] == {
+        "deployment_id": "dpl_7Hc2",
+        "version": "1.4.0",
+        "vercel_env": "production",
+        "url": "atoms-mcp-abc.vercel.app",
+        "git_commit_sha": "4f2a9c1",
+    }
+    expected_id = "msg_" + hashlib.sha256(b"dpl_7Hc2").hexdigest()[:32]
+    assert request.headers["webhook-id"] == body["id"] == expected_id  # the same for every cold start
+
+
+def test_outside_vercel_no_deployment_event_is_sent(
+    capture_telemetry: CapturedTelemetry, receiver: Receiver, webhooks: WebhookManager
+) -> None:
+    """Without VERCEL_DEPLOYMENT_ID configure() announces nothing."""
+    webhooks.add_webhook(fast(receiver.url))
+    capture_telemetry.reconfigure(plugins=[WebhookPlugin(webhooks)])
+    assert webhooks.flush(timeout=2)
+    assert receiver.requests == []
