@@ -10,9 +10,11 @@ the middleware classes used as ``app.add_middleware(X)``, ``PerformanceMonitor``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
+from atoms_otel.base import first_use
 from atoms_otel.base.scrubbing import ScrubbingOptions
 from atoms_otel.base.settings import ARGUMENTS, describe
 from atoms_otel.core import configure as _core
@@ -66,6 +68,19 @@ router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
 """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
 
 
+def _configure_with_defaults() -> None:
+    configure()
+    logging.getLogger("atoms_otel").info("atoms_otel configured with defaults; call configure() to choose")
+
+
+first_use.arm(_configure_with_defaults)
+
+
+def _used() -> None:
+    if first_use.pending:
+        first_use.run()
+
+
 def get_telemetry() -> Telemetry | None:
     """The configured default handle, or ``None`` before configure() / after shutdown()."""
     return DEFAULT_TELEMETRY if DEFAULT_TELEMETRY.configured else None
@@ -110,6 +125,7 @@ def configure(
     request_context: RequestContext | None = None,
 ) -> Telemetry:
     arguments = {name: value for name, value in locals().items() if name in ARGUMENTS}
+    first_use.disarm()
     _core.configure(
         DEFAULT_TELEMETRY,
         arguments,
@@ -161,6 +177,7 @@ configure.__doc__ = f"""Set up traces, metrics and logs for this process, and in
 
 def shutdown() -> None:
     """Flush and release everything configure() set up. Safe to call twice, and before configure()."""
+    first_use.disarm()
     DEFAULT_TELEMETRY.shutdown()
 
 
@@ -180,6 +197,7 @@ def observe_tool(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
+    _used()
     return _tools.observe_tool(
         name, track_performance, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
@@ -193,6 +211,7 @@ def log_operation(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
+    _used()
     return _operations.log_operation(
         name, log_level, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
@@ -205,6 +224,7 @@ def measure_performance(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
+    _used()
     metrics = (telemetry or DEFAULT_TELEMETRY).metrics
     return _timing.measure_performance(name, threshold_warning_ms, threshold_critical_ms, metrics=metrics)
 
@@ -216,6 +236,7 @@ def track_database_operation(
     system: str = "other_sql",
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
+    _used()
     return _database.track_database_operation(
         operation_type, table, system=system, telemetry=telemetry or DEFAULT_TELEMETRY
     )
@@ -248,6 +269,8 @@ class _DefaultHandle:
     ``app.add_middleware(X)`` needs no arguments."""
 
     def __init__(self, app: Any, *, telemetry: Telemetry | None = None, **options: Any) -> None:
+        if telemetry is None:
+            _used()
         super().__init__(app, telemetry=telemetry or DEFAULT_TELEMETRY, **options)  # type: ignore[call-arg]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from atoms_otel.base import first_use
 from atoms_otel.base import guard as _guard
 from atoms_otel.plugins.webhooks import WebhookManager
 from tests.support.collector import Collector, start_collector
@@ -51,3 +52,8 @@ def webhooks() -> Iterator[WebhookManager]:
         yield manager
     finally:
         manager.shutdown(timeout=0.5)
+
+
+# atoms_otel's own tests configure explicitly. The first-use auto-configuration (the spec's snippets
+# never call configure()) is tested in fresh interpreters by tests/test_seed_snippets.py.
+first_use.disarm()

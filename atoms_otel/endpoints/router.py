@@ -33,6 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from atoms_otel.base import first_use
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.endpoints import page
 from atoms_otel.endpoints import views as api_views
@@ -140,6 +141,7 @@ class ApiEndpoints(HealthEndpoints):
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         """While the app serves: the plugins' background tasks; once shutdown begins: draining."""
+        _first_use()
         async with self.telemetry.running():
             self.set_draining(app, False)
             try:
@@ -148,10 +150,18 @@ class ApiEndpoints(HealthEndpoints):
                 self.set_draining(app, True)
 
 
+def _first_use() -> None:
+    """Serving the router before configure() configures with the defaults (once)."""
+    if first_use.pending:
+        first_use.run()
+
+
 def build_router(telemetry: Telemetry, monitor: HealthMonitor) -> APIRouter:
     """The observability router for ``telemetry``, serving ``monitor``'s health."""
     endpoints = ApiEndpoints(telemetry, monitor, started=time.monotonic())
-    router = APIRouter(tags=["observability"], lifespan=endpoints.lifespan)
+    router = APIRouter(
+        tags=["observability"], lifespan=endpoints.lifespan, dependencies=[Depends(_first_use)]
+    )
     router.add_api_route(
         "/metrics",
         endpoints.metrics,

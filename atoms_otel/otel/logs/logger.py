@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeAlias
 
+from atoms_otel.base import first_use
 from atoms_otel.otel.logs.format import EXTRA_KEY
 
 __all__ = ["AtomLogger", "ExcInfo", "get_logger"]
@@ -50,6 +51,8 @@ class AtomLogger:
         return AtomLogger(self.name, {**(self._bound or {}), **fields})
 
     def is_enabled_for(self, level: int) -> bool:
+        if first_use.pending:
+            first_use.run()
         return self._logger.isEnabledFor(level)
 
     def _emit(
@@ -88,6 +91,8 @@ class AtomLogger:
         stacklevel: int = 1,
         **fields: Any,
     ) -> None:
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.DEBUG):
             self._emit(logging.DEBUG, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -101,6 +106,8 @@ class AtomLogger:
         stacklevel: int = 1,
         **fields: Any,
     ) -> None:
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.INFO):
             self._emit(logging.INFO, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -114,6 +121,8 @@ class AtomLogger:
         stacklevel: int = 1,
         **fields: Any,
     ) -> None:
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.WARNING):
             self._emit(logging.WARNING, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -129,6 +138,8 @@ class AtomLogger:
         stacklevel: int = 1,
         **fields: Any,
     ) -> None:
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.ERROR):
             self._emit(logging.ERROR, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -143,6 +154,8 @@ class AtomLogger:
         **fields: Any,
     ) -> None:
         """Log at ERROR with the exception being handled."""
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.ERROR):
             self._emit(logging.ERROR, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -156,6 +169,8 @@ class AtomLogger:
         stacklevel: int = 1,
         **fields: Any,
     ) -> None:
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(logging.CRITICAL):
             self._emit(logging.CRITICAL, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 
@@ -174,6 +189,8 @@ class AtomLogger:
         number = level if isinstance(level, int) else logging.getLevelName(level.upper())
         if not isinstance(number, int):
             raise ValueError(f"unknown log level {level!r}")
+        if first_use.pending:
+            first_use.run()
         if self._logger.isEnabledFor(number):
             self._emit(number, msg, args, extra_fields, fields, exc_info, stack_info, stacklevel)
 

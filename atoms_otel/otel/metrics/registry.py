@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry import metrics as metrics_api
 
 from atoms_otel._version import __version__
+from atoms_otel.base import first_use
 from atoms_otel.base import guard as _guard
 from atoms_otel.otel import proxy as _proxy
 from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
@@ -258,6 +259,16 @@ _default_lock = threading.Lock()
 
 def get_metrics_registry() -> MetricsRegistry:
     """The process-wide registry holding the pre-configured metrics."""
+    if first_use.pending:
+        first_use.run()
+    if first_use.pending:
+        first_use.run()
+    if first_use.pending:
+        first_use.run()
+    if first_use.pending:
+        first_use.run()
+    if first_use.pending:
+        first_use.run()
     global _default_registry
     if _default_registry is None:
         with _default_lock:
@@ -285,6 +296,8 @@ def reset_all() -> None:
 
 def record_http_request(method: str, path: str, status_code: int, duration_seconds: float) -> None:
     """Record one HTTP request in ``http_requests_total`` and ``http_request_duration_seconds``."""
+    if first_use.pending:
+        first_use.run()
     get_metrics_registry().record_http_request(method, path, status_code, duration_seconds)
 
 
@@ -292,11 +305,15 @@ def record_tool_execution(
     tool: str, duration_seconds: float, success: bool = True, *, status: str | None = None
 ) -> None:
     """Record one tool call in ``tool_executions_total`` and ``tool_execution_duration_seconds``."""
+    if first_use.pending:
+        first_use.run()
     get_metrics_registry().record_tool_execution(tool, duration_seconds, success, status=status)
 
 
 def record_error(error_type: str, source: str) -> None:
     """Count one error in ``errors_total{error_type,source}``."""
+    if first_use.pending:
+        first_use.run()
     get_metrics_registry().record_error(error_type, source)
 
 
@@ -304,9 +321,13 @@ def record_database_query(
     operation: str, duration_seconds: float, success: bool = True, *, table: str = ""
 ) -> None:
     """Record one database operation in ``database_queries_total`` and its duration histogram."""
+    if first_use.pending:
+        first_use.run()
     get_metrics_registry().record_database_query(operation, duration_seconds, success, table=table)
 
 
 def record_cache_operation(operation: str, result: str | bool, *, cache: str = "default") -> None:
     """Count one cache operation in ``cache_operations_total{operation,result,cache}``."""
+    if first_use.pending:
+        first_use.run()
     get_metrics_registry().record_cache_operation(operation, result, cache=cache)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import weakref
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
