@@ -1,8 +1,13 @@
-"""A FastAPI service instrumented with one configure() call, with health checks. Runs with no collector.
+"""A FastAPI service instrumented with one configure() call: health checks, a decorated tool, a
+circuit breaker, webhooks from the environment. Runs with no collector.
 
     python examples/basic_fastapi.py          # http://127.0.0.1:8000  (PORT to change)
+    ATOMS_OTEL_EXAMPLE_WIRING=manual python examples/basic_fastapi.py   # the spec's manual wiring
 
 Then try:
+    curl localhost:8000/items/3                                  # a JSON log line with user_id on stdout
+    curl -X POST 'localhost:8000/tools/search?query=otel'        # a tool call: span + tool metrics
+    curl localhost:8000/tools/fail                               # a failing tool: ERROR line, errors_total
     curl localhost:8000/health                                   # aggregated health (503 if unhealthy)
     curl -H 'Accept: application/health+json' localhost:8000/health
     curl localhost:8000/health/live                              # Kubernetes liveness
@@ -12,7 +17,9 @@ Then try:
     curl localhost:8000/api/observability/metrics/snapshot
     curl localhost:8000/api/observability/metrics/http_requests_total
 
-Set ATOMS_OTEL_API_TOKEN to put /api/observability/* behind a bearer token
+Every request prints one JSON line per log call, with correlation_id, trace_id and span_id; the
+response carries X-Correlation-ID. Set ATOMS_OTEL_WEBHOOK_URL (a Slack/Vercel/any URL) to receive
+alerts for unhandled errors and health changes. Set ATOMS_OTEL_API_TOKEN to put /api/observability/* behind a bearer token
 (``curl -H "Authorization: Bearer $ATOMS_OTEL_API_TOKEN" ...``). Set SUPABASE_URL and SUPABASE_KEY,
 and/or WORKOS_CLIENT_ID (or AUTHKIT_DOMAIN), to probe those services too. Set
 OTEL_EXPORTER_OTLP_ENDPOINT to send traces, metrics and logs to an OpenTelemetry Collector as well.
@@ -33,9 +40,13 @@ from atoms_otel import (
     CustomHealthCheck,
     LogContext,
     PerformanceMonitor,
+    ErrorTrackingMiddleware,
+    RequestTrackingMiddleware,
     SupabaseHealthCheck,
     get_logger,
+    observe_tool,
     register_health_check,
+    router,
 )
 
 app = FastAPI(title="atoms-otel example")
@@ -97,7 +108,40 @@ async def read_item(item_id: int) -> dict[str, int]:
     return {"item_id": item_id, "stock": stock}
 
 
-atoms_otel.configure(app=app, service_name="atoms-example", service_version="0.1.0")
+@observe_tool("search", log_inputs=True)
+async def search(query: str) -> list[str]:
+    """A tool: a span ``execute_tool search``, tool_executions_total and its duration histogram."""
+    return [f"{query} result {n}" for n in range(3)]
+
+
+@observe_tool("fail")
+def always_fails() -> None:
+    raise RuntimeError("the tool failed")
+
+
+@app.post("/tools/search")
+async def run_search(query: str) -> dict[str, list[str]]:
+    return {"results": await search(query)}
+
+
+@app.get("/tools/fail")
+def run_fail() -> dict[str, str]:
+    try:
+        always_fails()
+    except RuntimeError:
+        return {"status": "failed, and recorded"}
+    return {"status": "ok"}
+
+
+if os.environ.get("ATOMS_OTEL_EXAMPLE_WIRING") == "manual":
+    # The spec's manual wiring: the middleware and the router by hand, no configure() at all; the
+    # first use configures atoms_otel with the defaults (and says so on stdout).
+    app.add_middleware(RequestTrackingMiddleware)
+    app.add_middleware(ErrorTrackingMiddleware)
+    app.include_router(router)
+else:
+    # The recommended way: one call installs the middleware, /metrics, probes, API and live view.
+    atoms_otel.configure(app=app, service_name="atoms-example", service_version="0.1.0")
 
 if __name__ == "__main__":
     import uvicorn
