@@ -197,7 +197,6 @@ def observe_tool(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
-    _used()
     return _tools.observe_tool(
         name, track_performance, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
@@ -211,7 +210,6 @@ def log_operation(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
-    _used()
     return _operations.log_operation(
         name, log_level, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
@@ -224,7 +222,6 @@ def measure_performance(
     *,
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
-    _used()
     metrics = (telemetry or DEFAULT_TELEMETRY).metrics
     return _timing.measure_performance(name, threshold_warning_ms, threshold_critical_ms, metrics=metrics)
 
@@ -236,7 +233,6 @@ def track_database_operation(
     system: str = "other_sql",
     telemetry: Telemetry | None = None,
 ) -> Callable[[F], F]:
-    _used()
     return _database.track_database_operation(
         operation_type, table, system=system, telemetry=telemetry or DEFAULT_TELEMETRY
     )

@@ -19,7 +19,8 @@ Then try:
 
 Every request prints one JSON line per log call, with correlation_id, trace_id and span_id; the
 response carries X-Correlation-ID. Set ATOMS_OTEL_WEBHOOK_URL (a Slack/Vercel/any URL) to receive
-alerts for unhandled errors and health changes. Set ATOMS_OTEL_API_TOKEN to put /api/observability/* behind a bearer token
+alerts for unhandled errors and health changes. Set ATOMS_OTEL_API_TOKEN to put
+/api/observability/* behind a bearer token
 (``curl -H "Authorization: Bearer $ATOMS_OTEL_API_TOKEN" ...``). Set SUPABASE_URL and SUPABASE_KEY,
 and/or WORKOS_CLIENT_ID (or AUTHKIT_DOMAIN), to probe those services too. Set
 OTEL_EXPORTER_OTLP_ENDPOINT to send traces, metrics and logs to an OpenTelemetry Collector as well.
@@ -38,9 +39,9 @@ from atoms_otel import (
     CircuitBreaker,
     ComponentType,
     CustomHealthCheck,
+    ErrorTrackingMiddleware,
     LogContext,
     PerformanceMonitor,
-    ErrorTrackingMiddleware,
     RequestTrackingMiddleware,
     SupabaseHealthCheck,
     get_logger,

@@ -259,16 +259,6 @@ _default_lock = threading.Lock()
 
 def get_metrics_registry() -> MetricsRegistry:
     """The process-wide registry holding the pre-configured metrics."""
-    if first_use.pending:
-        first_use.run()
-    if first_use.pending:
-        first_use.run()
-    if first_use.pending:
-        first_use.run()
-    if first_use.pending:
-        first_use.run()
-    if first_use.pending:
-        first_use.run()
     global _default_registry
     if _default_registry is None:
         with _default_lock:

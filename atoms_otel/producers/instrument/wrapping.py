@@ -5,7 +5,8 @@ wrapper keeps the function's name, docstring, signature and kind (``inspect.isco
 and friends still answer the same), re-raises the function's exception unchanged, and makes the
 probe's OpenTelemetry context current only while the function's own code runs: between two items
 of a generator the caller's context is current again, so the caller's spans and log lines are not
-attributed to the tool.
+attributed to the tool. The first call of any wrapped function before ``configure()`` configures
+atoms_otel with the defaults (:mod:`atoms_otel.base.first_use`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
+
+from atoms_otel.base import first_use
 
 __all__ = ["Call", "Probe", "wrap"]
 
@@ -58,6 +61,8 @@ def _function(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
     attach, detach = otel_context.attach, otel_context.detach
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if first_use.pending:
+            first_use.run()
         call = probe.start(args, kwargs)
         token = attach(call.context) if call.context is not None else None
         try:
@@ -79,6 +84,8 @@ def _coroutine(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
     attach, detach = otel_context.attach, otel_context.detach
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if first_use.pending:
+            first_use.run()
         call = probe.start(args, kwargs)
         token = attach(call.context) if call.context is not None else None
         try:
@@ -99,6 +106,8 @@ def _coroutine(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
 def _generator(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         generator: Generator[Any, Any, Any] = fn(*args, **kwargs)
+        if first_use.pending:
+            first_use.run()
         call = probe.start(args, kwargs)
         count = 0
         sent: Any = None
@@ -133,6 +142,8 @@ def _generator(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
 def _async_generator(fn: Callable[..., Any], probe: Probe[Any]) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         generator: AsyncGenerator[Any, Any] = fn(*args, **kwargs)
+        if first_use.pending:
+            first_use.run()
         call = probe.start(args, kwargs)
         count = 0
         sent: Any = None
