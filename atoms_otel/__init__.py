@@ -24,6 +24,7 @@ from atoms_otel._default import (
     observe_tool,
     router,
     shutdown,
+    span,
     track_database_operation,
 )
 from atoms_otel._version import __version__
@@ -185,6 +186,7 @@ __all__ = [
     "set_session_id",
     "set_user_id",
     "shutdown",
+    "span",
     "track_database_operation",
     "webhook_manager",
 ]

@@ -33,6 +33,7 @@ from atoms_otel.producers.http import middleware as _middleware
 from atoms_otel.producers.http import serverless as _serverless
 from atoms_otel.producers.instrument import database as _database
 from atoms_otel.producers.instrument import operations as _operations
+from atoms_otel.producers.instrument import spans as _spans
 from atoms_otel.producers.instrument import timing as _timing
 from atoms_otel.producers.instrument import tools as _tools
 
@@ -56,6 +57,7 @@ __all__ = [
     "observe_tool",
     "router",
     "shutdown",
+    "span",
     "track_database_operation",
 ]
 
@@ -251,6 +253,13 @@ def instrument_mcp(server: Any, *, record_arguments: bool = False, telemetry: Te
 
 
 instrument_mcp.__doc__ = _mcp.instrument_mcp.__doc__
+
+
+def span(name: str, /, **attributes: Any) -> _spans.ManualSpan:
+    """A manual span: ``with atoms_otel.span("load profile", tier="pro") as s: ...`` or
+    ``@atoms_otel.span("rank results")`` on a sync or async function. Attributes are coerced to
+    OpenTelemetry values and scrubbed on export; an exception is recorded and re-raised unchanged."""
+    return _spans.ManualSpan(DEFAULT_TELEMETRY, name, attributes)
 
 
 def instrument_httpx(*, telemetry: Telemetry | None = None, **options: Any) -> None:
