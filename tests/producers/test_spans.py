@@ -31,7 +31,7 @@ def test_a_span_block_nests_carries_context_and_attributes(capture_telemetry: Ca
 def test_an_exception_is_recorded_and_propagates_unchanged(capture_telemetry: CapturedTelemetry) -> None:
     """The same exception object reaches the caller; the span has the error status and event."""
     error = ValueError("bad input")
-    with pytest.raises(ValueError) as caught, atoms_otel.span("failing"):
+    with pytest.raises(ValueError, match="bad input") as caught, atoms_otel.span("failing"):
         raise error
     assert caught.value is error
     span = capture_telemetry.span("failing")
