@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from atoms_otel.base import first_use
 from atoms_otel.base.scrubbing import ScrubbingOptions
@@ -191,6 +191,11 @@ def force_flush(timeout_s: float | None = None) -> bool:
 # -- producers bound to the default handle ------------------------------------------------------
 
 
+@overload
+def observe_tool(name: F, /) -> F: ...
+
+
+@overload
 def observe_tool(
     name: str,
     track_performance: bool = True,
@@ -198,12 +203,29 @@ def observe_tool(
     log_outputs: bool = False,
     *,
     telemetry: Telemetry | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def observe_tool(
+    name: str | F,
+    track_performance: bool = True,
+    log_inputs: bool = False,
+    log_outputs: bool = False,
+    *,
+    telemetry: Telemetry | None = None,
+) -> Callable[[F], F] | F:
+    if callable(name):  # bare @observe_tool: the function's name is the tool's
+        return _tools.observe_tool(name.__name__, telemetry=DEFAULT_TELEMETRY)(name)
     return _tools.observe_tool(
         name, track_performance, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
 
 
+@overload
+def log_operation(name: F, /) -> F: ...
+
+
+@overload
 def log_operation(
     name: str,
     log_level: str | int = "INFO",
@@ -211,20 +233,48 @@ def log_operation(
     log_outputs: bool = False,
     *,
     telemetry: Telemetry | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def log_operation(
+    name: str | F,
+    log_level: str | int = "INFO",
+    log_inputs: bool = False,
+    log_outputs: bool = False,
+    *,
+    telemetry: Telemetry | None = None,
+) -> Callable[[F], F] | F:
+    if callable(name):  # bare @log_operation: the function's name is the operation's
+        return _operations.log_operation(name.__name__, telemetry=DEFAULT_TELEMETRY)(name)
     return _operations.log_operation(
         name, log_level, log_inputs, log_outputs, telemetry=telemetry or DEFAULT_TELEMETRY
     )
 
 
+@overload
+def measure_performance(name: F, /) -> F: ...
+
+
+@overload
 def measure_performance(
     name: str,
     threshold_warning_ms: float | None = None,
     threshold_critical_ms: float | None = None,
     *,
     telemetry: Telemetry | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def measure_performance(
+    name: str | F,
+    threshold_warning_ms: float | None = None,
+    threshold_critical_ms: float | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+) -> Callable[[F], F] | F:
     metrics = (telemetry or DEFAULT_TELEMETRY).metrics
+    if callable(name):  # bare @measure_performance: the function's name is the operation's
+        return _timing.measure_performance(name.__name__, metrics=metrics)(name)
     return _timing.measure_performance(name, threshold_warning_ms, threshold_critical_ms, metrics=metrics)
 
 

@@ -533,3 +533,28 @@ def test_decorated_methods_work_from_many_threads(capture_telemetry: CapturedTel
     assert (
         capture_telemetry.metric_value("database_queries_total", operation="update", table="accounts") == 200
     )
+
+
+def test_bare_decorators_name_the_tool_or_operation_after_the_function(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """@observe_tool, @log_operation and @measure_performance without arguments use fn.__name__."""
+
+    @observe_tool
+    def lookup_order(order_id: int) -> int:
+        return order_id
+
+    @log_operation
+    async def sync_inventory() -> str:
+        return "done"
+
+    @measure_performance
+    def render_report() -> str:
+        return "report"
+
+    assert lookup_order(7) == 7 and asyncio.run(sync_inventory()) == "done" and render_report() == "report"
+    assert lookup_order.__name__ == "lookup_order"
+    assert capture_telemetry.metric_value("tool_executions_total", tool="lookup_order", status="success") == 1
+    assert capture_telemetry.span("execute_tool lookup_order") is not None
+    assert any(line.get("operation") == "sync_inventory" for line in capture_telemetry.log_lines)
+    assert capture_telemetry.metric_value("operation_duration_seconds", operation="render_report") == 1
