@@ -175,6 +175,10 @@ class Settings:
         "ATOMS_OTEL_SERVERLESS", parse=p.boolean, default=None,
         doc="flush before each response ends; default: on when VERCEL or AWS_LAMBDA_FUNCTION_NAME is set",
     )  # fmt: skip
+    endpoints: bool = setting(
+        "ATOMS_OTEL_ENDPOINTS", parse=p.boolean, default=False, argument=False,
+        doc="zero-code start (opentelemetry-instrument): also add /metrics, the probes, the API and page",
+    )  # fmt: skip
     vercel_deployment_id: str | None = setting(
         "VERCEL_DEPLOYMENT_ID", parse=p.optional_text, default=None, argument=False,
         doc="set by Vercel: the first configure() of a deployment sends one deployment_completed alert",

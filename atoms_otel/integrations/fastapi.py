@@ -25,7 +25,7 @@ def instrument_fastapi(
     app: Any,
     telemetry: Telemetry,
     *,
-    router: APIRouter,
+    router: APIRouter | None,
     middleware: type[TelemetryMiddleware] = TelemetryMiddleware,
     flush_middleware: type[ServerlessFlushMiddleware] = ServerlessFlushMiddleware,
 ) -> None:
@@ -34,9 +34,9 @@ def instrument_fastapi(
 
     Idempotent: calling configure(app=app) again does not install anything twice. Call it before
     the app starts serving (at import time): an app that already built its middleware stack gets
-    the middleware wrapped around the whole stack instead. ``middleware`` and ``flush_middleware``
-    are the classes installed (the facade passes its own, so ``isinstance`` checks against
-    ``atoms_otel.TelemetryMiddleware`` hold).
+    the middleware wrapped around the whole stack instead. ``router=None`` adds no routes.
+    ``middleware`` and ``flush_middleware`` are the classes installed (the facade passes its own,
+    so ``isinstance`` checks against ``atoms_otel.TelemetryMiddleware`` hold).
     """
     if not isinstance(app, FastAPI):
         raise TypeError(f"configure(app=...) expects a FastAPI application, got {type(app).__name__}")
@@ -46,7 +46,7 @@ def instrument_fastapi(
         return
     setattr(app.state, _MARK, True)
 
-    if "/metrics" not in route_paths(app.router.routes):
+    if router is not None and "/metrics" not in route_paths(app.router.routes):
         app.include_router(router)
     _wrap_lifespan(app, telemetry)
     # FastAPI >= 0.16x opens its own server span, duration histogram and operation spans as soon
