@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from atoms_otel.base import guard as _guard
@@ -93,7 +93,7 @@ def _wrap_lifespan(app: Any, telemetry: Telemetry) -> None:
             # The server is stopping (uvicorn and gunicorn's workers re-raise SIGTERM afterwards, so
             # atexit never runs): export what the processors and the metric reader hold now. The
             # handle is flushed, not shut down: the app (or another one) may be started again.
-            await asyncio.to_thread(_flush, telemetry)
+            await anyio.to_thread.run_sync(_flush, telemetry)
 
     app.router.lifespan_context = lifespan
 
