@@ -15,12 +15,14 @@ from typing import Any, Final
 __all__ = [
     "CONTEXT_ATTRIBUTES",
     "LogContext",
+    "McpToolCall",
     "clear_context",
     "current_context",
     "get_correlation_id",
     "get_request_path",
     "get_session_id",
     "get_user_id",
+    "mcp_tool_call_var",
     "new_correlation_id",
     "set_correlation_id",
     "set_request_path",
@@ -33,6 +35,20 @@ user_id_var: ContextVar[str | None] = ContextVar("atoms_otel_user_id", default=N
 session_id_var: ContextVar[str | None] = ContextVar("atoms_otel_session_id", default=None)
 request_path_var: ContextVar[str | None] = ContextVar("atoms_otel_request_path", default=None)
 extra_var: ContextVar[dict[str, Any] | None] = ContextVar("atoms_otel_extra", default=None)
+
+
+class McpToolCall:
+    """An MCP ``tools/call`` the MCP middleware is serving and counting. An ``@observe_tool`` of
+    the same name running inside it claims it and records only its span: one call, one count."""
+
+    __slots__ = ("claimed", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.claimed = False
+
+
+mcp_tool_call_var: ContextVar[McpToolCall | None] = ContextVar("atoms_otel_mcp_tool_call", default=None)
 
 # The log field name of each value, and the attribute name used on spans and OTel log records
 # (OpenTelemetry semantic conventions where one exists).

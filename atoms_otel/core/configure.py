@@ -24,6 +24,7 @@ from atoms_otel.base import guard as _guard
 from atoms_otel.base import scrubbing as _scrubbing
 from atoms_otel.base.scrubbing import Scrubber, ScrubbingOptions
 from atoms_otel.base.settings import ConfigurationError, Settings, resolve
+from atoms_otel.core.lifecycle import install_sigterm_flush
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Configuration, Plugin, RequestContext, Telemetry
 from atoms_otel.otel import proxy as _proxy
@@ -74,6 +75,9 @@ def configure(
         if telemetry not in _at_exit:
             _at_exit.add(telemetry)
             atexit.register(telemetry.shutdown)
+        if advanced.flush_on_sigterm:
+            # atexit does not run when SIGTERM kills the process (Kubernetes, docker stop).
+            install_sigterm_flush(telemetry)
     if taken:
         _logger.warning(
             "another OpenTelemetry %s provider was already set globally; atoms_otel's own "

@@ -97,3 +97,7 @@ class AdvancedOptions:
 
     synchronous_export: bool = False
     """Export each span and log record as it ends (tests, serverless). Slower per call."""
+
+    flush_on_sigterm: bool = True
+    """When configure() runs in the main thread and SIGTERM has its default action, shut down
+    (flushing within ``shutdown_timeout_s``) on SIGTERM, then exit by the signal as before."""

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
+from atoms_otel.base import guard as _guard
 from atoms_otel.base.compat import disable_fastapi_native_telemetry
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.engine import TelemetryMiddleware
@@ -84,10 +86,21 @@ def _wrap_lifespan(app: Any, telemetry: Telemetry) -> None:
         # uvicorn/gunicorn install their own log handlers after configure() ran; take them back.
         if telemetry.logging is not None:
             telemetry.logging.reroute_server_loggers()
-        async with original(application) as state:
-            yield state
+        try:
+            async with original(application) as state:
+                yield state
+        finally:
+            # The server is stopping (uvicorn and gunicorn's workers re-raise SIGTERM afterwards, so
+            # atexit never runs): export what the processors and the metric reader hold now. The
+            # handle is flushed, not shut down: the app (or another one) may be started again.
+            await anyio.to_thread.run_sync(_flush, telemetry)
 
     app.router.lifespan_context = lifespan
+
+
+def _flush(telemetry: Telemetry) -> None:
+    with _guard.guard("flush at lifespan shutdown"):
+        telemetry.force_flush()
 
 
 def _mounted_mcp_servers(routes: Any, depth: int = 0) -> list[Any]:

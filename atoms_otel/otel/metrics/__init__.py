@@ -28,6 +28,7 @@ from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
 from atoms_otel.otel.metrics.naming import DURATION_BUCKETS, MCP_DURATION_BUCKETS, prometheus_name
 from atoms_otel.otel.metrics.naming import Labels as Labels
 from atoms_otel.otel.metrics.registry import (
+    NO_TABLE,
     MetricsRegistry,
     get_metrics_registry,
     record_cache_operation,
@@ -43,6 +44,7 @@ from atoms_otel.otel.metrics.registry import reset_all as reset_all
 __all__ = [
     "DURATION_BUCKETS",
     "MCP_DURATION_BUCKETS",
+    "NO_TABLE",
     "Counter",
     "Gauge",
     "Histogram",

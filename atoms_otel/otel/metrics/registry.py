@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import metrics as metrics_api
 
@@ -18,6 +18,7 @@ from atoms_otel.otel.metrics.metric import _Metric, use_default_registry
 from atoms_otel.otel.metrics.naming import MCP_DURATION_BUCKETS
 
 __all__ = [
+    "NO_TABLE",
     "MetricsRegistry",
     "ObservedValues",
     "get_metrics_registry",
@@ -29,6 +30,9 @@ __all__ = [
     "record_tool_execution",
     "reset_all",
 ]
+
+NO_TABLE: Final = "_none"
+"""The ``table`` label of a database operation given no table: never an empty label value."""
 
 ObservedValues = Callable[[], Mapping[tuple[tuple[str, str], ...], float] | float]
 
@@ -243,14 +247,18 @@ class MetricsRegistry:
         self, operation: str, duration_seconds: float, success: bool = True, *, table: str = ""
     ) -> None:
         status = "success" if success else "error"
-        self.database_queries_total.labels(operation, table, status).inc()
-        self.database_query_duration_seconds.labels(operation, table).observe(duration_seconds)
+        self.database_queries_total.labels(operation, _table(table), status).inc()
+        self.database_query_duration_seconds.labels(operation, _table(table)).observe(duration_seconds)
 
     def record_cache_operation(self, operation: str, result: str | bool, *, cache: str = "default") -> None:
         """``result`` is ``"hit"``/``"miss"``/``"error"``/``"ok"``, or a bool meaning hit/miss."""
         if isinstance(result, bool):
             result = "hit" if result else "miss"
-        self.cache_operations_total.labels(operation, result, cache).inc()
+        self.cache_operations_total.labels(operation, result, cache or "default").inc()
+
+
+def _table(table: str) -> str:
+    return table or NO_TABLE
 
 
 _default_registry: MetricsRegistry | None = None

@@ -202,6 +202,7 @@ class _Pass:
                 stamp_identity(hook, self.scope, self.state.span)
             self.state.status_code = message["status"]
             self.trailers = message.get("trailers", False)
+            self.state.response_started(message.get("headers"))
             if self.owner or self.tracking:
                 try:
                     message = with_headers(message, self.state, self.owner, self.tracking)
@@ -209,6 +210,10 @@ class _Pass:
                     _guard.report_internal_error("http response headers", exc)
             await self.upstream(message)
             return
+        if kind == "http.response.body" and self.state.first_byte is None:
+            self.state.body_sent(message.get("body", b""), message.get("more_body", False))
+        elif kind == "http.response.body" and message.get("more_body", False):
+            self.state.streaming = True
         await self.upstream(message)
         if not self.finished and (
             (kind == "http.response.body" and not message.get("more_body", False) and not self.trailers)

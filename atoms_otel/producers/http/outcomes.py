@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -80,8 +79,11 @@ def report_unhandled(telemetry: Telemetry, exc: BaseException, scope: Scope, sta
 
 
 def check_slow(telemetry: Telemetry, scope: Scope, state: RequestState, config: Config) -> None:
-    """Above ``slow_request_ms``: one WARNING line, ``http_slow_requests_total`` and :class:`SlowRequest`."""
-    duration_ms = (time.perf_counter() - state.start) * 1000.0
+    """Above ``slow_request_ms``: one WARNING line, ``http_slow_requests_total`` and :class:`SlowRequest`.
+
+    A streaming response (an event stream, or a body sent in several chunks) is judged by its time
+    to the first byte, not by how long the stream stayed open."""
+    duration_ms = state.slow_rule_seconds() * 1000.0
     if duration_ms <= config.slow_ms:
         return
     route = state.template(scope)

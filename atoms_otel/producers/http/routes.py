@@ -19,7 +19,8 @@ from atoms_otel.base.compat import new_route_tracker
 __all__ = ["TRACKER_KEY", "UNMATCHED", "install_route_tracker", "route_template"]
 
 UNMATCHED: Final = "unmatched"
-"""The ``path`` label of requests that matched no route (404s, redirects); never a real template."""
+"""The ``path`` label of requests that matched no route — 404s, Starlette's trailing-slash
+redirects (307), and requests a mounted sub-app's router did not match; never a real template."""
 
 TRACKER_KEY: Final = "fastapi.telemetry"
 """Where FastAPI looks for the object it reports the selected route to."""
@@ -47,12 +48,28 @@ def route_template(scope: MutableMapping[str, Any], tracker: Any, root_path: str
 
     ``root_path`` is the scope's root path when the request entered the middleware.
     """
+    if not _dispatched(scope):
+        return UNMATCHED
     route = getattr(tracker, "route", None)
     if isinstance(route, str):
         if route.endswith(_MOUNT_SUFFIX):
             return _refine_mount(scope, route, root_path)
         return route
     return _starlette_template(scope, root_path)
+
+
+def _dispatched(scope: MutableMapping[str, Any]) -> bool:
+    """Whether a router handed the request to a route. Starlette's routers put the chosen
+    ``endpoint`` (and, for a route, the ``route``) in the scope; a trailing-slash redirect and a
+    404 leave them unset — even when the route the redirect points to was reported as matched.
+    A mounted app with a router of its own (a Starlette or FastAPI sub-app) counts only when its
+    router chose a route; any other mounted ASGI app (static files) handles the whole mount."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
+        return False
+    if "route" in scope:
+        return True
+    return not isinstance(getattr(endpoint, "routes", None), list)
 
 
 def _segments(path: str) -> int:

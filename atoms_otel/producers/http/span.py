@@ -68,6 +68,8 @@ def finish_tracking(telemetry: Telemetry, scope: Scope, state: RequestState, own
     if span is None or not owns_span or not span.is_recording():
         return
     attributes: dict[str, Any] = {"http.response.status_code": status}
+    if state.streaming and state.first_byte is not None:
+        attributes["atoms_otel.http.time_to_first_byte_ms"] = round((state.first_byte - state.start) * 1e3, 3)
     if route != UNMATCHED:
         attributes["http.route"] = route
         span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")

@@ -46,6 +46,7 @@ class RequestState:
         "echo_request_id",
         "error_type",
         "excluded",
+        "first_byte",
         "method",
         "recorded",
         "root_path",
@@ -53,6 +54,7 @@ class RequestState:
         "span",
         "start",
         "status_code",
+        "streaming",
         "tracker",
     )
 
@@ -71,6 +73,29 @@ class RequestState:
         self.span: trace.Span | None = None
         self.status_code: int | None = None
         self.tracker: Any = None
+        self.first_byte: float | None = None
+        self.streaming = False
+
+    def response_started(self, headers: Any) -> None:
+        """An event stream (``text/event-stream``: SSE, MCP's GET stream) is open once its headers
+        are out: events come when they happen, so that is its first byte."""
+        for name, value in headers or ():
+            if name.lower() == b"content-type" and value.lower().startswith(b"text/event-stream"):
+                self.streaming = True
+                self.first_byte = time.perf_counter()
+                return
+
+    def body_sent(self, body: bytes, more_body: bool) -> None:
+        """A body chunk went out; a response sent in several chunks is a stream."""
+        if more_body:
+            self.streaming = True
+        if self.first_byte is None and (body or not more_body):
+            self.first_byte = time.perf_counter()
+
+    def slow_rule_seconds(self) -> float:
+        """What the slow-request rule judges: a stream's time to its first byte, else the whole request."""
+        end = self.first_byte if self.streaming and self.first_byte is not None else time.perf_counter()
+        return end - self.start
 
     def template(self, scope: Scope) -> str:
         route = self.route

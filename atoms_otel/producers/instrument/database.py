@@ -12,6 +12,7 @@ from atoms_otel.base import guard as _guard
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
+from atoms_otel.otel.metrics import NO_TABLE
 from atoms_otel.producers.instrument.values import SpanCall, fail_span
 from atoms_otel.producers.instrument.wrapping import wrap
 
@@ -30,7 +31,7 @@ class _DatabaseProbe:
         self.durations = metrics.database_query_duration_seconds
         self.errors = metrics.errors_total
         self.operation = operation
-        self.table = table
+        self.table = table or NO_TABLE  # the label value; the span leaves the attribute out
         self.span_name = f"{operation} {table}" if table else operation
         self.attributes = {"db.system.name": system, "db.operation.name": operation}
         if table:
@@ -77,7 +78,8 @@ def track_database_operation(
     """Track a database call: a CLIENT span ``{operation} {table}`` following the database
     semantic conventions (``db.system.name``, ``db.operation.name``, ``db.collection.name``),
     ``database_queries_total{operation,table,status}`` and
-    ``database_query_duration_seconds{operation,table}``. A failure also counts in
+    ``database_query_duration_seconds{operation,table}`` (``table="_none"`` when no table is
+    given — never an empty label value). A failure also counts in
     ``errors_total{error_type,source="database"}`` and logs one ERROR line; it is re-raised.
 
     >>> @track_database_operation("select", "users", system="postgresql")

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from opentelemetry.trace import SpanKind
 
 from atoms_otel.base import guard as _guard
+from atoms_otel.base.context import mcp_tool_call_var
 from atoms_otel.base.semconv import attribute_value, exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
@@ -45,6 +46,26 @@ class ToolCallRecorder:
             self._errors.labels(error_type, source).inc()
 
 
+class _ToolCall(SpanCall):
+    """A call of a decorated tool; ``counted`` False when an MCP server counts it instead."""
+
+    __slots__ = ("counted",)
+
+    def __init__(self, span: Any, start: float, inputs: dict[str, Any] | None, counted: bool) -> None:
+        super().__init__(span, start, inputs)
+        self.counted = counted
+
+
+def _counted_by_mcp(name: str) -> bool:
+    """True when this call is the MCP ``tools/call`` of the same name, which the MCP middleware
+    counts, times and logs: the decorator then records only its span (claimed once per call)."""
+    served = mcp_tool_call_var.get()
+    if served is None or served.claimed or served.name != name:
+        return False
+    served.claimed = True
+    return True
+
+
 class _ToolProbe:
     def __init__(
         self,
@@ -73,7 +94,7 @@ class _ToolProbe:
                     span.set_attribute("gen_ai.tool.call.arguments", attribute_value(inputs))
             except Exception as exc:
                 _guard.report_internal_error("observe_tool inputs", exc)
-        return SpanCall(span, time.perf_counter(), inputs)
+        return _ToolCall(span, time.perf_counter(), inputs, not _counted_by_mcp(self.name))
 
     def _fields(self, call: SpanCall, status: str, duration: float) -> dict[str, Any]:
         fields: dict[str, Any] = {"tool": self.name, "status": status}
@@ -86,7 +107,8 @@ class _ToolProbe:
     def done(self, call: SpanCall, result: Any) -> None:
         try:
             duration = time.perf_counter() - call.start
-            self.recorder.record(self.name, duration if self.track_performance else None, None, "tool")
+            if getattr(call, "counted", True):
+                self.recorder.record(self.name, duration if self.track_performance else None, None, "tool")
             if self.log_inputs or self.log_outputs:
                 fields = self._fields(call, "success", duration)
                 if self.log_outputs:
@@ -108,9 +130,11 @@ class _ToolProbe:
         try:
             error_type = exception_type(exc)
             duration = time.perf_counter() - call.start
-            self.recorder.record(self.name, duration if self.track_performance else None, error_type, "tool")
-            fields = {**self._fields(call, "error", duration), "error_type": error_type}
-            _logger.error("tool %s failed: %s", self.name, error_type, exc_info=exc, extra_fields=fields)
+            if getattr(call, "counted", True):
+                timed = duration if self.track_performance else None
+                self.recorder.record(self.name, timed, error_type, "tool")
+                fields = {**self._fields(call, "error", duration), "error_type": error_type}
+                _logger.error("tool %s failed: %s", self.name, error_type, exc_info=exc, extra_fields=fields)
             fail_span(call.span, exc, error_type)
         except Exception as internal:
             _guard.report_internal_error("observe_tool", internal)
@@ -131,6 +155,10 @@ def observe_tool(
     ``error``, and — when ``track_performance`` — ``tool_execution_duration_seconds{tool,status}``.
     A failure also counts in ``errors_total{error_type,source="tool"}`` and logs one ERROR line
     with the structured exception; the exception is re-raised unchanged.
+
+    Served as the MCP tool of the same ``name`` by a server under ``instrument_mcp``, the MCP
+    middleware counts, times and logs the call; the decorator then records only its span, so one
+    call is one count, one duration and one failure line either way.
 
     ``log_inputs`` / ``log_outputs`` log the bound arguments and the result on one INFO line and
     set ``gen_ai.tool.call.arguments`` / ``gen_ai.tool.call.result`` on the span — scrubbed of
