@@ -247,7 +247,8 @@ class Telemetry:
         if not self.configured:
             return "Telemetry(configured=False)"
         settings = self.settings
-        exporting = dict(self.pipeline.destinations) if self.pipeline is not None else {}
+        destinations = self.pipeline.destinations if self.pipeline is not None else {}
+        exporting = {signal: _scrubbing.mask_url(url) for signal, url in destinations.items()}
         plugins = [type(p).__name__ for p in self.plugins]
         return (
             f"Telemetry(service_name={settings.service_name!r}, environment={settings.environment!r}, "
