@@ -28,6 +28,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, Final
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -58,8 +59,24 @@ __all__ = ["build_router"]
 
 _ACCEPT_HTML: Final = "text/html"
 _MAX_ACCEPT_CHARS: Final = 4096
+_MAX_FORM_BYTES: Final = 4096
 _METRIC_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,254}")  # always fullmatch()ed
 _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: {"model": ErrorResponse}}
+
+
+async def _small_form(request: Request) -> dict[str, list[str]] | None:
+    """The request's form-encoded body, at most 4 KiB; ``None`` when it is not one."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    try:
+        return parse_qs(body.decode("utf-8"), max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 class _NoSniffRoute(APIRoute):
@@ -140,12 +157,26 @@ class ApiEndpoints(HealthEndpoints):
         token: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> Response:
         """The live view. With ``api_token`` set: the token as a bearer header or ``?token=``."""
+        return self._page(request, credentials.credentials if credentials is not None else None, token)
+
+    async def page_login(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Response:
+        """The live view, for the login form's POST (``token=…``, form-encoded): no token in a URL."""
+        form = await _small_form(request)
+        if form is None:
+            return JSONResponse({"detail": "expected a small form-encoded body"}, status_code=400)
+        posted = form.get("token", [None])[0]
+        return self._page(request, credentials.credentials if credentials is not None else None, posted)
+
+    def _page(self, request: Request, presented: str | None, token: str | None) -> Response:
         telemetry = self.telemetry
         expected = telemetry.settings.api_token if telemetry.configured else None
         closed = not telemetry.configured and telemetry.token_required  # shut down: fail closed
         nonce = page.new_nonce()
         headers = page.security_headers(nonce)
-        presented = credentials.credentials if credentials is not None else None
         if closed or (
             expected
             and not (
@@ -154,7 +185,8 @@ class ApiEndpoints(HealthEndpoints):
         ):
             headers["WWW-Authenticate"] = 'Bearer realm="atoms_otel"'
             if _ACCEPT_HTML in request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]:
-                return HTMLResponse(page.render_login(nonce), status_code=401, headers=headers)
+                login = page.render_login(nonce, rejected=token is not None and request.method == "POST")
+                return HTMLResponse(login, status_code=401, headers=headers)
             return JSONResponse(
                 {"detail": "missing or invalid bearer token"}, status_code=401, headers=headers
             )
@@ -214,6 +246,13 @@ def build_router(telemetry: Telemetry, monitor: HealthMonitor) -> APIRouter:
         "/observability",
         endpoints.page,
         methods=["GET"],
+        include_in_schema=False,
+        response_class=HTMLResponse,
+    )
+    router.add_api_route(
+        "/observability",
+        endpoints.page_login,
+        methods=["POST"],
         include_in_schema=False,
         response_class=HTMLResponse,
     )
