@@ -96,7 +96,12 @@ _BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{4,}")
 _USERINFO: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@]+@")
 _KEY_SEP: Final = re.compile(r"""([A-Za-z_][A-Za-z0-9_.\-]{0,40})["']?\s*[=:]\s*["']?""")
 _PAIR_VALUE: Final = re.compile(r"""[^\s&,;"'<>]+""")
-_HINTS: Final = ("-----", "eyJ", "_live_", "_test_", "sk-", "gh", "xox", "AKIA", "ASIA", "github_pat_")
+# Every default secret word contains one of these: text without any has no secret key=value pair.
+_PAIR_HINTS: Final = (
+    "pass", "pwd", "secret", "token", "key", "auth", "cookie", "card", "cvv", "cvc", "ssn", "credential",
+    "jwt", "bearer", "csrf", "xsrf",
+)  # fmt: skip
+_HINTS: Final = re.compile(r"-----|eyJ|_live_|_test_|sk-|gh[pousr]_|github_pat_|xox|AKIA|ASIA")
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 
 
@@ -148,6 +153,8 @@ class Scrubber:
             else None
         )
         self._callback = options.callback
+        # With the user's own words or patterns any key may be secret: no shortcut then.
+        self._any_key_may_be_secret = bool(options.extra_words or options.extra_patterns)
         self.is_secret_key = lru_cache(maxsize=4096)(self._is_secret_key)
 
     def _is_secret_key(self, key: str) -> bool:
@@ -167,15 +174,21 @@ class Scrubber:
 
     def scrub_text(self, text: str) -> str:
         """``text`` with every credential recognised by its format replaced by :data:`REDACTED`."""
-        if any(hint in text for hint in _HINTS):
+        if _HINTS.search(text):
             text = _FORMATS.sub(REDACTED, text)
         if "earer" in text or "asic" in text:
             text = _BEARER.sub(rf"\1 {REDACTED}", text)
         if "@" in text:
             text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-        if "=" in text or ":" in text:
+        if ("=" in text or ":" in text) and self._may_have_pairs(text):
             text = self._redact_pairs(text)
         return text
+
+    def _may_have_pairs(self, text: str) -> bool:
+        if self._any_key_may_be_secret:
+            return True
+        lowered = text.lower()
+        return any(hint in lowered for hint in _PAIR_HINTS)
 
     def _redact_pairs(self, text: str) -> str:
         spans = []
