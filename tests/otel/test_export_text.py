@@ -16,6 +16,7 @@ from opentelemetry import trace
 import atoms_otel
 from atoms_otel import AdvancedOptions, get_logger
 from atoms_otel.base import guard as _guard
+from atoms_otel.testing import CapturedTelemetry
 from tests.support.collector import Collector
 from tests.support.net import free_port
 
@@ -117,3 +118,19 @@ def test_user_info_in_the_endpoint_is_masked_in_the_export_failing_warning() -> 
     assert "OTLP traces export to http://[REDACTED]@127.0.0.1" in stream.getvalue()
     assert "s3cret-pw" not in stream.getvalue()
     assert "s3cret-pw" not in telemetry_repr and "[REDACTED]@" in telemetry_repr
+
+
+def test_url_query_and_exception_text_on_spans_are_scrubbed_by_format(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """url.query from a client instrumentation and a recorded exception lose their credentials on export."""
+    with trace.get_tracer("client").start_as_current_span("GET upstream") as span:
+        span.set_attribute("url.query", "token=tok-abc123&page=2")
+        span.set_attribute("url.full", "https://bob:pw-77@api.example.com/x?password=hunter2")
+        span.record_exception(ValueError("upstream said Bearer abc.def-ghi"))
+    exported = capture_telemetry.span("GET upstream")
+    assert exported.attributes is not None
+    assert exported.attributes["url.query"] == "token=[REDACTED]&page=2"
+    assert exported.attributes["url.full"] == "https://[REDACTED]@api.example.com/x?password=[REDACTED]"
+    event = exported.events[0].attributes or {}
+    assert "abc.def-ghi" not in str(event["exception.message"]) + str(event["exception.stacktrace"])
