@@ -92,7 +92,13 @@ _FORMATS: Final = re.compile(
     r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key id
     re.DOTALL,
 )
-_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{4,}")
+# A credential after Bearer/Basic has 8+ token characters, one of them a digit or a symbol, so
+# ordinary prose ("basic example", "Bearer tokens expire") is left alone.
+_BEARER: Final = re.compile(
+    r"(?i)\b(bearer|basic)\s+(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-])[A-Za-z0-9._~+/=\-]{8,}"
+)
+_SCHEMES: Final = frozenset({"bearer", "basic"})
+_SCHEME_VALUE: Final = re.compile(r"""\s+([^\s&,;"'<>]+)""")
 _USERINFO: Final = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@]+@")
 _KEY_SEP: Final = re.compile(r"""([A-Za-z_][A-Za-z0-9_.\-]{0,40})["']?\s*[=:]\s*["']?""")
 _PAIR_VALUE: Final = re.compile(r"""[^\s&,;"'<>]+""")
@@ -195,7 +201,12 @@ class Scrubber:
         for match in _KEY_SEP.finditer(text):
             if self.is_secret_key(match.group(1)):
                 value = _PAIR_VALUE.match(text, match.end())
-                if value is not None and value.group() != REDACTED:
+                if value is not None and value.group().lower() in _SCHEMES:
+                    # "Authorization: Bearer <token>": keep the scheme, redact what follows it.
+                    value = _SCHEME_VALUE.match(text, value.end())
+                    if value is not None and value.group(1) != REDACTED:
+                        spans.append(value.span(1))
+                elif value is not None and value.group() != REDACTED:
                     spans.append(value.span())
         for start, end in reversed(spans):
             text = text[:start] + REDACTED + text[end:]

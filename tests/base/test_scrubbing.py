@@ -212,10 +212,23 @@ def test_credentials_in_free_text_are_redacted_by_format(text: str, secret: str)
     assert REDACTED in scrubbed
 
 
-def test_ordinary_text_is_left_alone() -> None:
-    """Text without credentials comes back unchanged (the same object)."""
-    text = "GET /items?page=2 took 12 ms: input_tokens=40 skipped"
-    assert Scrubber().scrub_text(text) is text
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /items?page=2 took 12 ms: input_tokens=40 skipped",
+        "This is a basic example of Bearer tokens",
+        "disk usage at 90%: ghost process found in Asia",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    """Text without credentials (prose mentioning basic/Bearer too) comes back unchanged."""
+    assert Scrubber().scrub_text(text) == text
+
+
+def test_an_authorization_pair_keeps_its_scheme_and_loses_the_credential() -> None:
+    """'Authorization: Bearer x' becomes 'Authorization: Bearer [REDACTED]', however short x is."""
+    assert Scrubber().scrub_text("Authorization: Bearer x") == "Authorization: Bearer [REDACTED]"
+    assert Scrubber().scrub_text("auth=Basic Ym9iOnB3ZA==") == "auth=Basic [REDACTED]"
 
 
 def test_lone_surrogates_become_replacement_characters() -> None:
