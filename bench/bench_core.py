@@ -57,6 +57,10 @@ def main() -> None:
     )
 
     ours_log = get_logger("bench.atoms")
+    scrubber = telemetry.scrubber
+    assert scrubber is not None
+    plain_text = '127.0.0.1:50312 - "GET /items/42?page=2 HTTP/1.1" 200'
+    secret_text = "payment failed: key sk_live_51HabcdefGHIJKL rejected, password=hunter2 user=bob"
     pjl = logging.getLogger("bench.pjl")
     pjl.propagate = False
     handler = logging.StreamHandler(sink)
@@ -83,6 +87,12 @@ def main() -> None:
         ),
         "log line: stdlib text formatter": lambda: plain.info(
             "Processing request", extra={"action": "create", "item": 7}
+        ),
+        # Value scrubbing by credential format (issue 11 item 8): its share of a log line.
+        "scrub_text: plain access-log message": lambda: scrubber.scrub_text(plain_text),
+        "scrub_text: message with key and password=": lambda: scrubber.scrub_text(secret_text),
+        "log line: atoms_otel JSON, password= in message": lambda: ours_log.info(
+            "login failed password=hunter2 for %s", "bob", extra_fields={"action": "create"}
         ),
     }
     # Interleave: every case runs once per round, rounds repeated; keep each case's best round.

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from atoms_otel.base import parsers as p
 from atoms_otel.base.parsers import ConfigurationError, Invalid
+from atoms_otel.base.scrubbing import mask_url
 
 __all__ = ["PARAMS", "SECRET", "ConfigurationError", "Param", "Settings", "describe", "env_vars", "resolve"]
 
@@ -240,13 +241,13 @@ def _shown(row: Param, value: Any) -> str:
         if isinstance(value, Mapping):
             return "{" + ", ".join(f"{k!r}: {SECRET}" for k in value) + "}"
         return SECRET
-    return repr(value)
+    return repr(mask_url(value) if isinstance(value, str) else value)
 
 
 def _shown_raw(row: Param, value: Any) -> str:
     if row.secret:
         return "<hidden>"
-    text = repr(value)
+    text = repr(mask_url(value) if isinstance(value, str) else value)
     return text if len(text) <= 60 else text[:57] + "...'"
 
 

@@ -114,6 +114,7 @@ class Telemetry:
         self._current: Configuration | None = None
         self._defaults: Settings | None = None
         self._tracer = _proxy.TRACER_PROVIDER.get_tracer("atoms_otel", __version__)
+        self._guarded: tuple[bool, bool] = (False, False)  # (api_token set, protect_metrics set)
 
     # -- the current configuration --------------------------------------------------------------
 
@@ -121,6 +122,18 @@ class Telemetry:
     def configured(self) -> bool:
         """True between configure() and shutdown()."""
         return self._current is not None
+
+    @property
+    def token_required(self) -> bool:
+        """Whether the last configuration set ``api_token``. Kept after shutdown(), so the
+        observability API and page fail closed instead of opening up; cleared only by a
+        configure() without a token."""
+        return self._guarded[0]
+
+    @property
+    def metrics_token_required(self) -> bool:
+        """Whether the last configuration protected ``/metrics`` with the token (kept after shutdown)."""
+        return self._guarded[1]
 
     @property
     def configuration(self) -> Configuration | None:
@@ -226,6 +239,8 @@ class Telemetry:
         after the new providers are in place)."""
         with self.lock:
             previous, self._current = self._current, configuration
+            settings = configuration.settings
+            self._guarded = (bool(settings.api_token), bool(settings.api_token and settings.protect_metrics))
             if previous is not None:
                 previous.retire(self.events)
             return previous
@@ -268,7 +283,8 @@ class Telemetry:
         if not self.configured:
             return "Telemetry(configured=False)"
         settings = self.settings
-        exporting = dict(self.pipeline.destinations) if self.pipeline is not None else {}
+        destinations = self.pipeline.destinations if self.pipeline is not None else {}
+        exporting = {signal: _scrubbing.mask_url(url) for signal, url in destinations.items()}
         plugins = [type(p).__name__ for p in self.plugins]
         return (
             f"Telemetry(service_name={settings.service_name!r}, environment={settings.environment!r}, "

@@ -1,4 +1,9 @@
-"""Bearer-token checks for the observability API, ``/metrics`` and the live view."""
+"""Bearer-token checks for the observability API, ``/metrics`` and the live view.
+
+They fail closed: once a configuration with ``api_token`` was installed, the protected endpoints
+refuse every request after ``shutdown()`` (the token can no longer be checked), until a
+configure() without a token says otherwise. Every refusal carries ``X-Content-Type-Options: nosniff``.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ def unauthorized() -> HTTPException:
     return HTTPException(
         status_code=401,
         detail="missing or invalid bearer token",
-        headers={"WWW-Authenticate": 'Bearer realm="atoms_otel"'},
+        headers={"WWW-Authenticate": 'Bearer realm="atoms_otel"', "X-Content-Type-Options": "nosniff"},
     )
 
 
@@ -34,12 +39,16 @@ def _presented(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 
 
 def token_check(telemetry: Telemetry) -> Callable[..., None]:
-    """A dependency enforcing the ``api_token`` setting; open when no token is set."""
+    """A dependency enforcing the ``api_token`` setting; open when no token was ever set."""
 
     def require_api_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
-        token = telemetry.settings.api_token if telemetry.configured else None
+        if not telemetry.configured:
+            if telemetry.token_required:
+                raise unauthorized()  # shut down after a token was set: fail closed
+            return
+        token = telemetry.settings.api_token
         if token and not token_matches(_presented(credentials), token):
             raise unauthorized()
 
@@ -53,6 +62,8 @@ def metrics_token_check(telemetry: Telemetry) -> Callable[..., None]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
         if not telemetry.configured:
+            if telemetry.metrics_token_required:
+                raise unauthorized()
             return
         settings = telemetry.settings
         token = settings.api_token

@@ -15,10 +15,12 @@ Security headers, on every response of the page:
   once; see below), ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``.
 
 With an ``api_token`` set, the page needs it like the API does: as ``Authorization: Bearer``
-(curl, or a proxy that adds the header) or, from a browser, as ``?token=``. The page's script then
-keeps the token in ``sessionStorage`` (this tab only), removes it from the address bar and sends
-it as ``Authorization: Bearer`` on its API calls. Without a valid token a browser gets a 401 with
-a small form that asks for it (and, after a reload in the same tab, reuses the stored one).
+(curl, or a proxy that adds the header), posted by the page's own form, or as ``?token=`` in a
+link. The page's script keeps the token in ``sessionStorage`` (this tab only), removes it from the
+address bar and sends it as ``Authorization: Bearer`` on its API calls. Without a valid token a
+browser gets a 401 with a small form that asks for it and *posts* it; after a reload in the same
+tab the form posts the stored token again by itself, so the token is never put back in a URL
+(where access logs, history and referrers would keep it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Final
 __all__ = ["content_security_policy", "new_nonce", "render_login", "render_page", "security_headers"]
 
 _NONCE_MARK: Final = "{{nonce}}"
+_REJECTED_MARK: Final = "{{rejected}}"
 
 
 @functools.cache
@@ -77,6 +80,10 @@ def render_page(nonce: str) -> str:
     return _template("observability.html").replace(_NONCE_MARK, nonce)
 
 
-def render_login(nonce: str) -> str:
-    """The 401 page for browsers: a form that asks for the API token."""
-    return _template("login.html").replace(_NONCE_MARK, nonce)
+def render_login(nonce: str, *, rejected: bool = False) -> str:
+    """The 401 page for browsers: a form that asks for the API token (saying so when one was refused)."""
+    return (
+        _template("login.html")
+        .replace(_NONCE_MARK, nonce)
+        .replace(_REJECTED_MARK, "" if rejected else "hidden")
+    )

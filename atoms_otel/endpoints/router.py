@@ -16,7 +16,9 @@
 
 Endpoints only read signals. The router's lifespan runs the plugins' background tasks while the app
 serves (the health checks' refresh, the live-signals sampler) and marks the app as draining (not
-ready) once shutdown begins.
+ready) once shutdown begins. Every response of these routes carries ``X-Content-Type-Options:
+nosniff``. After ``shutdown()``, a handle that had an ``api_token`` keeps the API and the page
+closed (401) — see :mod:`atoms_otel.endpoints.auth`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, Final
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
@@ -56,8 +60,38 @@ __all__ = ["build_router"]
 
 _ACCEPT_HTML: Final = "text/html"
 _MAX_ACCEPT_CHARS: Final = 4096
-_METRIC_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,254}$")
+_MAX_FORM_BYTES: Final = 4096
+_METRIC_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,254}")  # always fullmatch()ed
 _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: {"model": ErrorResponse}}
+
+
+async def _small_form(request: Request) -> dict[str, list[str]] | None:
+    """The request's form-encoded body, at most 4 KiB; ``None`` when it is not one."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    try:
+        return parse_qs(body.decode("utf-8"), max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class _NoSniffRoute(APIRoute):
+    """A route whose responses say ``X-Content-Type-Options: nosniff`` (JSON must stay JSON)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_nosniff(request: Request) -> Response:
+            response = await handler(request)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            return response
+
+        return with_nosniff
 
 
 class ApiEndpoints(HealthEndpoints):
@@ -108,11 +142,12 @@ class ApiEndpoints(HealthEndpoints):
     ) -> Any:
         """One metric, e.g. ``http_requests_total`` or ``http.requests``; a JSON 404 if unknown."""
         found = None
-        if _METRIC_NAME.match(name) and self.telemetry.configured:
+        valid = _METRIC_NAME.fullmatch(name) is not None
+        if valid and self.telemetry.configured:
             data = await run_in_threadpool(self.telemetry.metrics_snapshot)
             found = api_views.find_metric(data, name)
         if found is None:
-            shown = name if _METRIC_NAME.match(name) else "(not a metric name)"
+            shown = name if valid else "(not a metric name)"
             return JSONResponse({"detail": f"unknown metric: {shown}"}, status_code=404)
         return found
 
@@ -123,16 +158,36 @@ class ApiEndpoints(HealthEndpoints):
         token: Annotated[str | None, Query(max_length=1024)] = None,
     ) -> Response:
         """The live view. With ``api_token`` set: the token as a bearer header or ``?token=``."""
-        expected = self.telemetry.settings.api_token if self.telemetry.configured else None
+        return self._page(request, credentials.credentials if credentials is not None else None, token)
+
+    async def page_login(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Response:
+        """The live view, for the login form's POST (``token=…``, form-encoded): no token in a URL."""
+        form = await _small_form(request)
+        if form is None:
+            return JSONResponse({"detail": "expected a small form-encoded body"}, status_code=400)
+        posted = form.get("token", [None])[0]
+        return self._page(request, credentials.credentials if credentials is not None else None, posted)
+
+    def _page(self, request: Request, presented: str | None, token: str | None) -> Response:
+        telemetry = self.telemetry
+        expected = telemetry.settings.api_token if telemetry.configured else None
+        closed = not telemetry.configured and telemetry.token_required  # shut down: fail closed
         nonce = page.new_nonce()
         headers = page.security_headers(nonce)
-        presented = credentials.credentials if credentials is not None else None
-        if expected and not (
-            token_matches(presented, expected) or (token is not None and token_matches(token, expected))
+        if closed or (
+            expected
+            and not (
+                token_matches(presented, expected) or (token is not None and token_matches(token, expected))
+            )
         ):
             headers["WWW-Authenticate"] = 'Bearer realm="atoms_otel"'
             if _ACCEPT_HTML in request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]:
-                return HTMLResponse(page.render_login(nonce), status_code=401, headers=headers)
+                login = page.render_login(nonce, rejected=token is not None and request.method == "POST")
+                return HTMLResponse(login, status_code=401, headers=headers)
             return JSONResponse(
                 {"detail": "missing or invalid bearer token"}, status_code=401, headers=headers
             )
@@ -160,7 +215,10 @@ def build_router(telemetry: Telemetry, monitor: HealthMonitor) -> APIRouter:
     """The observability router for ``telemetry``, serving ``monitor``'s health."""
     endpoints = ApiEndpoints(telemetry, monitor, started=time.monotonic())
     router = APIRouter(
-        tags=["observability"], lifespan=endpoints.lifespan, dependencies=[Depends(_first_use)]
+        tags=["observability"],
+        lifespan=endpoints.lifespan,
+        route_class=_NoSniffRoute,
+        dependencies=[Depends(_first_use)],
     )
     router.add_api_route(
         "/metrics",
@@ -204,12 +262,22 @@ def build_router(telemetry: Telemetry, monitor: HealthMonitor) -> APIRouter:
         include_in_schema=False,
         response_class=HTMLResponse,
     )
+    router.add_api_route(
+        "/observability",
+        endpoints.page_login,
+        methods=["POST"],
+        include_in_schema=False,
+        response_class=HTMLResponse,
+    )
     return router
 
 
 def _api_router(endpoints: ApiEndpoints, telemetry: Telemetry) -> APIRouter:
     api = APIRouter(
-        prefix="/api/observability", dependencies=[Depends(token_check(telemetry))], responses=_UNAUTHORIZED
+        prefix="/api/observability",
+        dependencies=[Depends(token_check(telemetry))],
+        responses=_UNAUTHORIZED,
+        route_class=_NoSniffRoute,
     )
     api.add_api_route(
         "/dashboard",

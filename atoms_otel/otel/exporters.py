@@ -1,8 +1,11 @@
 """Exporter wrappers: secrets out, failures contained, outages reported once.
 
 :class:`GuardedSpanExporter`, :class:`GuardedLogExporter` and :class:`GuardedMetricExporter` wrap
-every exporter atoms_otel builds. They scrub secrets (on the export thread, not the request path),
-never let an exception out, and report a failing destination once — then once more when it
+every exporter atoms_otel builds. They scrub secrets (on the export thread, not the request path):
+secret keys, and credentials recognised by format in log bodies, ``exception.message`` /
+``exception.stacktrace`` and ``url.query`` / ``url.full``; they make every string UTF-8 encodable
+(a lone surrogate becomes U+FFFD, so one bad string cannot fail a whole batch); they never let an
+exception out, and report a failing destination once — then once more when it
 recovers. :data:`exporter_diagnostics` keeps the SDK exporters' latest complaint per signal, so that
 one report can quote it.
 """
@@ -22,7 +25,7 @@ from opentelemetry.trace import Link
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.compat import exporter_preferences
-from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.base.scrubbing import Scrubber, encodable, mask_url
 
 __all__ = [
     "ExporterDiagnostics",
@@ -74,7 +77,7 @@ class _Health:
 
     def __init__(self, signal: str, destination: str) -> None:
         self.signal = signal
-        self.destination = destination
+        self.destination = mask_url(destination)
         self.failing = False
         self.failures = 0
         self._lock = threading.Lock()
@@ -92,27 +95,67 @@ class _Health:
                 "your application is unaffected",
                 self.signal,
                 self.destination,
-                detail or exporter_diagnostics.last(self.signal) or "export failed",
+                mask_url(detail or exporter_diagnostics.last(self.signal) or "export failed"),
             )
         elif ok and was_failing:
             _logger.info("OTLP %s export to %s recovered", self.signal, self.destination)
 
 
-def _scrubbed_span(span: ReadableSpan, scrubber: Scrubber) -> ReadableSpan:
+# Attributes whose text may carry a credential in free form: scrubbed by format, not only by key.
+_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace", "url.query", "url.full"})
+_MAX_CLEAN_DEPTH = 8
+
+
+def _encodable_value(value: Any, depth: int = 0) -> Any:
+    """``value`` with every string in it UTF-8 encodable; the same object when nothing changed."""
+    if isinstance(value, str):
+        return encodable(value)
+    if depth > _MAX_CLEAN_DEPTH or isinstance(value, bool | int | float | bytes) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        items = {k: _encodable_value(v, depth + 1) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        cleaned = [_encodable_value(v, depth + 1) for v in value]
+        changed = any(new is not old for new, old in zip(cleaned, value, strict=True))
+        return (tuple(cleaned) if isinstance(value, tuple) else cleaned) if changed else value
+    return value
+
+
+def _clean(attributes: Mapping[str, Any], scrubber: Scrubber | None) -> Mapping[str, Any]:
+    """Secret keys redacted, free-text credentials redacted, every string encodable."""
+    result = scrubber.scrub_mapping(attributes) if scrubber is not None else attributes
+    copy: dict[str, Any] | None = None
+    for key, value in result.items():
+        new = value
+        if scrubber is not None and key in _TEXT_KEYS and isinstance(value, str):
+            new = scrubber.scrub_text(value)
+        new = _encodable_value(new)
+        if new is not value:
+            if copy is None:
+                copy = dict(result)
+            copy[key] = new
+    return result if copy is None else copy
+
+
+def _scrubbed_span(span: ReadableSpan, scrubber: Scrubber | None) -> ReadableSpan:
     attributes = span.attributes or {}
-    new_attributes = scrubber.scrub_mapping(attributes)
+    new_attributes = _clean(attributes, scrubber)
     events = span.events
     new_events: Sequence[Event] = events
-    if any(e.attributes and scrubber.scrub_mapping(e.attributes) is not e.attributes for e in events):
-        new_events = [Event(e.name, scrubber.scrub_mapping(e.attributes or {}), e.timestamp) for e in events]
+    if any(e.attributes and _clean(e.attributes, scrubber) is not e.attributes for e in events):
+        new_events = [
+            Event(encodable(e.name), _clean(e.attributes or {}, scrubber), e.timestamp) for e in events
+        ]
     links = span.links
     new_links: Sequence[Link] = links
-    if any(lk.attributes and scrubber.scrub_mapping(lk.attributes) is not lk.attributes for lk in links):
-        new_links = [Link(lk.context, scrubber.scrub_mapping(lk.attributes or {})) for lk in links]
-    if new_attributes is attributes and new_events is events and new_links is links:
+    if any(lk.attributes and _clean(lk.attributes, scrubber) is not lk.attributes for lk in links):
+        new_links = [Link(lk.context, _clean(lk.attributes or {}, scrubber)) for lk in links]
+    name = encodable(span.name)
+    if new_attributes is attributes and new_events is events and new_links is links and name is span.name:
         return span
     return ReadableSpan(
-        name=span.name,
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
@@ -136,8 +179,7 @@ class GuardedSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            if self._scrubber is not None:
-                spans = [_scrubbed_span(s, self._scrubber) for s in spans]
+            spans = [_scrubbed_span(s, self._scrubber) for s in spans]
             result = self.inner.export(spans)
         except Exception as exc:
             self._health.outcome(False, f"{type(exc).__name__}")
@@ -166,23 +208,27 @@ class GuardedLogExporter(LogRecordExporter):
         self._stopped = False
 
     def _scrub(self, record: Any) -> None:
-        assert self._scrubber is not None
+        scrubber = self._scrubber
         log_record = record.log_record
         attributes = log_record.attributes
         if attributes:
-            scrubbed = self._scrubber.scrub_mapping(attributes)
+            scrubbed = _clean(attributes, scrubber)
             if scrubbed is not attributes:
                 for key, value in scrubbed.items():
                     if value is not attributes.get(key):
                         attributes[key] = value
-        if isinstance(log_record.body, Mapping):
-            log_record.body = dict(self._scrubber.scrub_mapping(log_record.body))
+        body = log_record.body
+        if isinstance(body, str):
+            log_record.body = encodable(scrubber.scrub_text(body) if scrubber is not None else body)
+        elif isinstance(body, Mapping):
+            log_record.body = dict(_clean(body, scrubber))
+        elif body is not None:
+            log_record.body = _encodable_value(body)
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         try:
-            if self._scrubber is not None:
-                for record in batch:
-                    self._scrub(record)
+            for record in batch:
+                self._scrub(record)
             result = self.inner.export(batch)
         except Exception as exc:
             self._health.outcome(False, f"{type(exc).__name__}")

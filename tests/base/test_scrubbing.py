@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import pytest
+from pydantic import BaseModel
 
 from atoms_otel import REDACTED, Scrubber, ScrubbingOptions
+from atoms_otel.base.scrubbing import MAX_DEPTH, encodable, mask_url
 
 
 @pytest.mark.parametrize(
@@ -124,11 +129,116 @@ def test_a_failing_callback_still_redacts() -> None:
 
 
 def test_deeply_nested_input_does_not_recurse_forever() -> None:
-    """Pathological nesting is bounded instead of exhausting the stack."""
+    """Pathological nesting is bounded instead of exhausting the stack; the part too deep is replaced."""
     data: dict[str, object] = {}
     node = data
     for _ in range(5000):
         child: dict[str, object] = {}
         node["next"] = child
         node = child
-    assert Scrubber().scrub_mapping(data) is data
+    scrubbed = Scrubber().scrub_mapping(data)
+    depth = 0
+    walked: object = scrubbed
+    while isinstance(walked, Mapping):
+        walked, depth = walked["next"], depth + 1
+    assert walked == REDACTED
+    assert depth == MAX_DEPTH + 1
+
+
+def test_a_secret_past_the_depth_limit_is_replaced_not_passed_through() -> None:
+    """A password nested deeper than MAX_DEPTH does not survive scrubbing."""
+    data: dict[str, object] = {"password": "hunter2"}
+    for _ in range(MAX_DEPTH + 5):
+        data = {"level": data}
+    assert "hunter2" not in str(Scrubber().scrub_mapping(data))
+
+
+@dataclass
+class _Login:
+    user: str
+    password: str
+
+
+class _Account(BaseModel):
+    name: str
+    api_key: str
+    login: _Login | None = None
+
+
+def test_dataclass_and_pydantic_fields_are_walked_like_dicts() -> None:
+    """Secret fields of a dataclass or a pydantic model are redacted, not leaked through str()."""
+    account = _Account(name="a", api_key="sk-abc", login=_Login("bob", "hunter2"))
+    scrubbed = Scrubber().scrub_value("payload", {"who": account, "plain": _Login("x", "p4ss")})
+    shown = str(scrubbed)
+    assert "sk-abc" not in shown and "hunter2" not in shown and "p4ss" not in shown
+    assert scrubbed["who"]["name"] == "a" and scrubbed["who"]["login"]["user"] == "bob"
+
+
+def test_a_dataclass_without_secrets_is_kept_as_is() -> None:
+    """Nothing to redact: the very same object is returned."""
+    plain = {"point": _Point(1, 2)}
+    assert Scrubber().scrub_mapping(plain) is plain
+
+
+@dataclass
+class _Point:
+    x: int
+    y: int
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("failed with key sk_live_51HxxYyZzAaBbCcDd", "sk_live_51HxxYyZzAaBbCcDd"),
+        ("openai sk-proj-abcdefghijklmnopqrstu rejected", "sk-proj-abcdefghijklmnopqrstu"),
+        ("clone with ghp_abcdefghijklmnopqrstuvwxyz0123", "ghp_abcdefghijklmnopqrstuvwxyz0123"),
+        ("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
+        ("aws AKIAIOSFODNN7EXAMPLE denied", "AKIAIOSFODNN7EXAMPLE"),
+        ("header Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature", "eyJhbGciOiJIUzI1NiJ9"),
+        ("login failed password=hunter2 for bob", "hunter2"),
+        ("GET /cb?token=abc123&page=2", "abc123"),
+        ("dsn postgres://bob:s3cret@db:5432/app", "s3cret"),
+        (
+            "key -----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- end",
+            "MIIEow",
+        ),
+    ],
+)
+def test_credentials_in_free_text_are_redacted_by_format(text: str, secret: str) -> None:
+    """Each well-known credential format is replaced by the same [REDACTED] marker."""
+    scrubbed = Scrubber().scrub_text(text)
+    assert secret not in scrubbed
+    assert REDACTED in scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /items?page=2 took 12 ms: input_tokens=40 skipped",
+        "This is a basic example of Bearer tokens",
+        "disk usage at 90%: ghost process found in Asia",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    """Text without credentials (prose mentioning basic/Bearer too) comes back unchanged."""
+    assert Scrubber().scrub_text(text) == text
+
+
+def test_an_authorization_pair_keeps_its_scheme_and_loses_the_credential() -> None:
+    """'Authorization: Bearer x' becomes 'Authorization: Bearer [REDACTED]', however short x is."""
+    assert Scrubber().scrub_text("Authorization: Bearer x") == "Authorization: Bearer [REDACTED]"
+    assert Scrubber().scrub_text("auth=Basic Ym9iOnB3ZA==") == "auth=Basic [REDACTED]"
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    """encodable() turns a lone surrogate into U+FFFD and leaves valid text untouched."""
+    assert encodable("a\ud800b") == "a\ufffdb"
+    assert encodable("héllo") == "héllo"
+    encodable("x\udfff").encode("utf-8")
+
+
+def test_mask_url_hides_user_info() -> None:
+    """user:password@ in a URL is masked; a URL without it is unchanged."""
+    assert mask_url("https://bob:pw@collector:4318/v1") == "https://[REDACTED]@collector:4318/v1"
+    assert mask_url("http://collector:4318") == "http://collector:4318"

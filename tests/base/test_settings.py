@@ -203,3 +203,21 @@ def test_repr_of_settings_hides_every_secret() -> None:
         assert value not in shown
     assert "api_token='***'" in shown and "{'x-api-key': '***'}" in shown
     assert "webhook_secret='***'" in shown
+
+
+def test_repr_of_settings_masks_the_password_in_an_endpoint_url() -> None:
+    """user:password@ in an OTLP endpoint shows as [REDACTED]@ in repr()."""
+    settings = resolve(
+        {"otlp_endpoint": "https://bob:hunter2@collector:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://amy:pw-42@collector:4318/v1/traces"},
+    )
+    shown = repr(settings)
+    assert "hunter2" not in shown and "pw-42" not in shown
+    assert "otlp_endpoint='https://[REDACTED]@collector:4318'" in shown
+
+
+def test_configuration_errors_mask_the_password_in_an_endpoint_url() -> None:
+    """A ConfigurationError quoting a bad endpoint does not quote its password."""
+    with pytest.raises(ConfigurationError) as raised:
+        resolve({"otlp_endpoint": "ftp://bob:hunter2@collector"}, {})
+    assert "hunter2" not in str(raised.value) and "[REDACTED]@" in str(raised.value)

@@ -198,6 +198,57 @@ def test_reload_in_the_same_tab_reuses_the_token(
     assert location == f"{base}/observability"
 
 
+class _Recorder:
+    """Pass-through ASGI wrapper that keeps every HTTP request's method, path and query string."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: list[tuple[str, str, str]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.requests.append((scope["method"], scope["path"], scope["query_string"].decode()))
+        await self.app(scope, receive, send)
+
+
+def test_reloads_never_put_the_token_back_in_a_url(
+    browser: DevTools, capture_telemetry: CapturedTelemetry
+) -> None:
+    """Logged in through the form, two reloads reach live data again and no request URL carries the token."""
+    recorder = _Recorder(_app(capture_telemetry, api_token=TOKEN))
+    with serve(recorder) as base:
+        browser.navigate(f"{base}/observability")
+        browser.wait_for("!!document.getElementById('token')")
+        browser.evaluate(
+            f"document.getElementById('token').value = {TOKEN!r}; document.forms[0].requestSubmit()"
+        )
+        browser.wait_for(LIVE_WITH_ROUTES)
+        for _ in range(2):
+            browser.evaluate("window.beforeReload = true")
+            browser.call("Page.reload")
+            browser.wait_for("!window.beforeReload && " + LIVE_WITH_ROUTES)
+        location = browser.evaluate("location.href")
+    assert location == f"{base}/observability"
+    assert not [r for r in recorder.requests if TOKEN in r[2]], recorder.requests
+    assert sum(r[:2] == ("POST", "/observability") for r in recorder.requests) >= 3
+
+
+def test_wrong_token_in_the_form_shows_it_was_refused(
+    browser: DevTools, capture_telemetry: CapturedTelemetry
+) -> None:
+    """A wrong token typed into the form comes back as the form saying so, and is not retried."""
+    app = _app(capture_telemetry, api_token=TOKEN)
+    with serve(app) as base:
+        browser.navigate(f"{base}/observability")
+        browser.wait_for("!!document.getElementById('token')")
+        browser.evaluate(
+            "document.getElementById('token').value = 'wrong'; document.forms[0].requestSubmit()"
+        )
+        browser.wait_for("document.getElementById('rejected') && !document.getElementById('rejected').hidden")
+        stored = browser.evaluate("sessionStorage.getItem('atoms_otel_api_token')")
+    assert stored is None
+
+
 def test_wrong_token_shows_the_token_form(browser: DevTools, capture_telemetry: CapturedTelemetry) -> None:
     """A wrong token ends on the form saying it was refused, without retrying it and with no data."""
     app = _app(capture_telemetry, api_token=TOKEN)
@@ -216,7 +267,9 @@ def test_token_form_opens_the_live_view(browser: DevTools, capture_telemetry: Ca
     with serve(app) as base:
         browser.navigate(f"{base}/observability")
         browser.wait_for("!!document.getElementById('token')")
-        browser.evaluate(f"document.getElementById('token').value = {TOKEN!r}; document.forms[0].submit()")
+        browser.evaluate(
+            f"document.getElementById('token').value = {TOKEN!r}; document.forms[0].requestSubmit()"
+        )
         browser.wait_for(LIVE_WITH_ROUTES)
         location = browser.evaluate("location.href")
     assert location == f"{base}/observability"

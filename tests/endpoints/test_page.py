@@ -258,3 +258,15 @@ def test_page_token_is_the_api_token_from_the_environment(
     http = TestClient(application)
     assert http.get("/observability").status_code == 401
     assert http.get("/observability", params={"token": TOKEN}).status_code == 200
+
+
+def test_page_accepts_the_token_posted_by_its_form(secured: TestClient) -> None:
+    """POST token=… opens the page; a wrong one gets the form back marked refused; junk bodies are a 400."""
+    html = {"Accept": "text/html"}
+    opened = secured.post("/observability", data={"token": TOKEN}, headers=html)
+    refused = secured.post("/observability", data={"token": "wrong"}, headers=html)
+    oversized = secured.post("/observability", data={"token": "x" * 5000}, headers=html)
+    assert opened.status_code == 200 and "<main" in opened.text
+    assert TOKEN not in opened.text
+    assert refused.status_code == 401 and '<p id="rejected" >' in refused.text
+    assert oversized.status_code == 400

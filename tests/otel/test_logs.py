@@ -10,11 +10,14 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 
+import httpx
+from fastapi import FastAPI
 from opentelemetry import trace
 
 import atoms_otel
 from atoms_otel import LogContext, get_logger
 from atoms_otel.testing import CapturedTelemetry
+from tests.support.server import serve
 
 
 def test_json_line_has_the_contract_fields_in_order(capture_telemetry: CapturedTelemetry) -> None:
@@ -257,3 +260,48 @@ def test_get_logger_before_configure_records_after(capture_telemetry: CapturedTe
     early.info("from early logger")
     assert capture_telemetry.log_lines[-1]["logger"] == "created.early"
     assert capture_telemetry.log_records[-1].log_record.body == "from early logger"
+
+
+def test_console_format_escapes_control_characters(capture_telemetry: CapturedTelemetry) -> None:
+    """A newline or ANSI escape in the message or a field cannot forge a second console line."""
+    capture_telemetry.reconfigure(log_format="console")
+    forged = "ok\n12:00:00.000 CRITICAL svc  forged\x1b[2J"
+    get_logger("svc").info(forged, note="a\r\nCRITICAL b\x1b[31m", **{"k\nx": 1})
+    line = capture_telemetry.raw_log_lines[-1]
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert "ok\\n12:00:00.000 CRITICAL svc  forged\\x1b[2J" in line
+    assert "note=a\\r\\nCRITICAL b\\x1b[31m" in line and "k\\nx=1" in line
+
+
+def test_console_tracebacks_are_indented_so_no_line_passes_for_a_log_line(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """Every line after the first of a console record is indented; ESC in the exception is escaped."""
+    capture_telemetry.reconfigure(log_format="console")
+    try:
+        raise ValueError("bad\n12:00:00.000 CRITICAL forged\x1b[0m")
+    except ValueError:
+        get_logger("svc").exception("failed")
+    lines = "".join(capture_telemetry.raw_log_lines).splitlines()
+    first = next(i for i, line in enumerate(lines) if "failed" in line)
+    assert all(line.startswith("    ") for line in lines[first + 1 :]), lines
+    assert not any("\x1b" in line for line in lines)
+
+
+def test_access_log_lines_do_not_carry_secret_query_parameters(capture_telemetry: CapturedTelemetry) -> None:
+    """uvicorn's access line for /x?token=…&password=… shows [REDACTED]; other parameters stay."""
+    app = FastAPI()
+
+    @app.get("/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    with serve(app, access_log=True) as base:
+        httpx.get(f"{base}/x?token=tok-9f8e7d&page=2&password=hunter2", timeout=5)
+    lines = [line for line in capture_telemetry.log_lines if line["logger"] == "uvicorn.access"]
+    assert lines, capture_telemetry.raw_log_lines
+    message = str(lines[-1]["message"])
+    assert "tok-9f8e7d" not in message and "hunter2" not in message
+    assert "/x?token=[REDACTED]&page=2&password=[REDACTED]" in message
+    records = [r for r in capture_telemetry.log_records if "GET /x" in str(r.log_record.body)]
+    assert records and "hunter2" not in str(records[-1].log_record.body)

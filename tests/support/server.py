@@ -15,11 +15,13 @@ from tests.support.net import free_port
 
 
 @contextmanager
-def serve(app: Any, *, lifespan: str = "on", timeout: float = 10.0) -> Iterator[str]:
+def serve(
+    app: Any, *, lifespan: str = "on", timeout: float = 10.0, access_log: bool = False
+) -> Iterator[str]:
     """Run ``app`` under uvicorn; yield its base URL (``http://127.0.0.1:PORT``); stop it after."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan=lifespan, log_config=None, access_log=False
+        app, host="127.0.0.1", port=port, lifespan=lifespan, log_config=None, access_log=access_log
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -1,7 +1,10 @@
 """Log lines: one JSON object per line (:class:`StructuredFormatter`) or a readable console line.
 
 Every line carries the request context (``LogContext``), the current trace and span ids, the extra
-fields of the call, and a structured exception; secret-looking keys are redacted.
+fields of the call, and a structured exception; secret-looking keys are redacted, and credentials
+recognised by their format are redacted from the message, the exception and the stack (including
+``?token=…`` in an access-log line). Every line is UTF-8 encodable (a lone surrogate becomes
+U+FFFD); the console format escapes control characters, so a value cannot forge a line.
 """
 
 from __future__ import annotations
@@ -70,13 +73,23 @@ def _json_default(value: Any) -> Any:
 
 
 def structured_exception(exc_info: Any) -> dict[str, Any]:
-    """An exception as ``{"type", "message", "stacktrace"}``."""
+    """An exception as ``{"type", "message", "stacktrace"}``, credentials in its text redacted."""
     exc_type, exc, tb = exc_info
+    message = str(exc)
+    stacktrace = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip()
+    scrubber = scrubbing.active_scrubber()
+    if scrubber is not None:
+        message, stacktrace = scrubber.scrub_text(message), scrubber.scrub_text(stacktrace)
     return {
         "type": getattr(exc_type, "__qualname__", str(exc_type)),
-        "message": str(exc),
-        "stacktrace": "".join(traceback.format_exception(exc_type, exc, tb)).rstrip(),
+        "message": message,
+        "stacktrace": stacktrace,
     }
+
+
+def _scrubbed_text(text: str) -> str:
+    scrubber = scrubbing.active_scrubber()
+    return scrubber.scrub_text(text) if scrubber is not None else text
 
 
 class StructuredFormatter(logging.Formatter):
@@ -99,7 +112,7 @@ class StructuredFormatter(logging.Formatter):
             "timestamp": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _scrubbed_text(record.getMessage()),
         }
         for field, var in _CONTEXT_FIELDS:
             value = var.get()
@@ -119,21 +132,22 @@ class StructuredFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = structured_exception(record.exc_info)
         if record.stack_info:
-            entry["stack"] = record.stack_info
+            entry["stack"] = _scrubbed_text(record.stack_info)
         return entry
 
     def format(self, record: logging.LogRecord) -> str:
         try:
-            return json.dumps(
+            line = json.dumps(
                 self.to_dict(record), default=_json_default, ensure_ascii=False, separators=(",", ":")
             )
+            return scrubbing.encodable(line)  # a lone surrogate must not lose the line at write time
         except Exception as exc:  # a value that cannot be rendered must not lose the line
             return json.dumps(
                 {
                     "timestamp": self._timestamp(record.created),
                     "level": record.levelname,
                     "logger": record.name,
-                    "message": str(record.msg),
+                    "message": _scrubbed_text(str(record.msg)),
                     "format_error": f"{type(exc).__name__}: {exc}",
                 }
             )
@@ -151,6 +165,23 @@ def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     if atoms:
         extras.update(atoms)
     return extras
+
+
+# C0 controls, DEL, C1 controls and the Unicode line/paragraph separators, shown escaped.
+_ESCAPES: Final = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+# In a traceback newlines stay (indented, so no line of it can pass for a log line); the rest escaped.
+_BLOCK_ESCAPES: Final = {**_ESCAPES, ord("\n"): "\n    "}
+
+
+def _escaped(value: Any) -> str:
+    return str(value).translate(_ESCAPES)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -181,13 +212,15 @@ class ConsoleFormatter(logging.Formatter):
         trace_id = entry.pop("trace_id", None)
         if trace_id:
             entry["trace_id"] = trace_id[:8]
-        fields = "  ".join(f"{k}={v}" for k, v in entry.items())
+        fields = "  ".join(f"{_escaped(k)}={_escaped(v)}" for k, v in entry.items())
         shown_level = f"{level:<8}"
         if self._colors:
             shown_level = f"{self._COLORS.get(level, '')}{shown_level}\x1b[0m"
-        line = f"{clock} {shown_level} {logger}  {message}" + (f"  {fields}" if fields else "")
+        line = f"{clock} {shown_level} {_escaped(logger)}  {_escaped(message)}" + (
+            f"  {fields}" if fields else ""
+        )
         if exception:
-            line += "\n" + exception["stacktrace"]
+            line += "\n    " + exception["stacktrace"].translate(_BLOCK_ESCAPES)
         if stack:
-            line += "\n" + stack
-        return line
+            line += "\n    " + stack.translate(_BLOCK_ESCAPES)
+        return scrubbing.encodable(line)

@@ -8,7 +8,8 @@ Every check runs under the same rules, enforced by :meth:`HealthCheck.run`:
   message — never an exception to the caller;
 - synchronous checks run on their own daemon thread, off the event loop; a sync check that is
   still stuck from a previous run is not started again (reported unhealthy instead), so stuck
-  checks cannot pile up threads;
+  checks cannot pile up threads; likewise an async check that ignored its cancellation and is
+  still running is not started again, so it cannot pile up orphan tasks;
 - our own instrumentation is suppressed while it runs, so probes do not show up as user traffic.
 """
 
@@ -145,6 +146,7 @@ class HealthCheck:
         self.critical = bool(critical)
         self.timeout_s = float(timeout_s)
         self.slow_ms = slow_ms
+        self._orphan: tuple[asyncio.Future[Any], float] | None = None  # a timed-out run still going
 
     async def check(self) -> CheckOutcome:
         """Probe the component. Raise, or return a :data:`CheckOutcome`."""
@@ -179,13 +181,29 @@ class HealthCheck:
             details=details,
         )
 
+    def _still_running(self) -> str | None:
+        """Why not to start again: a previous run timed out, was cancelled and is still going."""
+        orphan = getattr(self, "_orphan", None)
+        if orphan is None:
+            return None
+        task, since = orphan
+        if task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._orphan = None  # finished, or left behind on a loop that is gone
+            return None
+        return f"previous run still in progress after {time.monotonic() - since:.1f} s; not started again"
+
     async def _bounded(self) -> tuple[HealthStatus, str, dict[str, Any]]:
+        running = self._still_running()
+        if running is not None:
+            return HealthStatus.UNHEALTHY, running, {}
+        started = time.monotonic()
         task = asyncio.ensure_future(self._outcome())
         done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
         if not done:
             # Don't wait for the cancellation to finish: a check that ignores it must not hang us.
             task.cancel()
             task.add_done_callback(_consume)
+            self._orphan = (task, started)
             return HealthStatus.UNHEALTHY, f"timed out after {self.timeout_s:g} s", {}
         exc = task.exception()
         if isinstance(exc, _StillRunning):

@@ -5,6 +5,13 @@ consecutive failures, **open** (calls are rejected at once with :class:`CircuitO
 ``reset_timeout_s``, **half-open** (up to ``half_open_max_calls`` trial calls pass; a success closes
 the circuit, a failure opens it again).
 
+What counts as a failure: an exception in ``failure_exceptions``, and a call *cancelled* while in
+flight (``asyncio.wait_for``'s timeout cancels it: the dependency did not answer in time). What
+gives no verdict: ``SystemExit``, ``KeyboardInterrupt`` and ``GeneratorExit`` propagate unchanged,
+leave the state and the failure count alone, and free a half-open trial slot. A trial that holds
+its slot longer than ``trial_timeout_s`` (default ``reset_timeout_s``) counts as failed: the next
+call opens the circuit again, so a hung trial cannot keep the circuit refusing every call.
+
 The state shows in health (a component named after the breaker: closed → healthy, half-open →
 degraded, open → degraded, or unhealthy when ``critical=True``) and as the metric
 ``circuit_breaker_state{breaker,state}`` (1 for the current state, 0 for the others).
@@ -12,6 +19,8 @@ degraded, open → degraded, or unhealthy when ``critical=True``) and as the met
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 import threading
@@ -83,12 +92,13 @@ class CircuitBreaker:
         failure_exceptions: tuple[type[BaseException], ...] = (Exception,),
         critical: bool = False,
         register_health: bool = True,
+        trial_timeout_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1 or half_open_max_calls < 1:
             raise ValueError("failure_threshold and half_open_max_calls must be >= 1")
-        if reset_timeout_s <= 0:
-            raise ValueError("reset_timeout_s must be > 0")
+        if reset_timeout_s <= 0 or (trial_timeout_s is not None and trial_timeout_s <= 0):
+            raise ValueError("reset_timeout_s and trial_timeout_s must be > 0")
         self.name = name
         self.failure_threshold = failure_threshold
         self.reset_timeout_s = reset_timeout_s
@@ -101,6 +111,13 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trials = 0
+        self.trial_timeout_s = reset_timeout_s if trial_timeout_s is None else trial_timeout_s
+        self._trial_started = 0.0
+        self._generation = 0  # counts half-open periods: a trial's verdict counts only in its own
+        # The tickets of the calls this task/thread has open as a context manager (innermost last).
+        self._tickets: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar(
+            f"circuit_breaker_{name}", default=()
+        )
         self.last_error = ""
         _breakers[name] = self
         if register_health:
@@ -126,6 +143,8 @@ class CircuitBreaker:
         previous, self._state = self._state, state
         if state is CircuitState.OPEN:
             self._opened_at = self._clock()
+        if state is CircuitState.HALF_OPEN and previous is not state:
+            self._generation += 1
         if state is not CircuitState.HALF_OPEN:
             self._trials = 0
         if state is CircuitState.CLOSED:
@@ -147,23 +166,44 @@ class CircuitBreaker:
 
     # -- the call protocol ---------------------------------------------------------------------
 
-    def _before(self) -> None:
+    def _before(self) -> int:
+        """Admit a call or raise :class:`CircuitOpenError`. Returns the call's ticket: the
+        half-open period it is a trial of, or 0 for an ordinary call."""
         with self._lock:
             state = self._current_state()
+            now = self._clock()
             if state is CircuitState.OPEN:
-                remaining = self.reset_timeout_s - (self._clock() - self._opened_at)
-                raise CircuitOpenError(self.name, max(remaining, 0.0))
-            if state is CircuitState.HALF_OPEN:
-                if self._trials >= self.half_open_max_calls:
-                    raise CircuitOpenError(self.name, 0.0)
-                self._trials += 1
+                raise CircuitOpenError(self.name, max(self.reset_timeout_s - (now - self._opened_at), 0.0))
+            if state is not CircuitState.HALF_OPEN:
+                return 0
+            if self._trials >= self.half_open_max_calls:
+                held = now - self._trial_started
+                if held < self.trial_timeout_s:
+                    raise CircuitOpenError(self.name, self.trial_timeout_s - held)
+                self.last_error = f"trial hung over {self.trial_timeout_s:g} s"
+                self._failures += 1
+                self._move(CircuitState.OPEN)  # the hung trial failed; its late verdict is ignored
+                raise CircuitOpenError(self.name, self.reset_timeout_s)
+            if self._trials == 0:
+                self._trial_started = now
+            self._trials += 1
+            return self._generation
 
-    def _after(self, exc: BaseException | None) -> None:
-        failed = exc is not None and isinstance(exc, self.failure_exceptions)
+    def _after(self, exc: BaseException | None, ticket: int) -> None:
         with self._lock:
+            trial = ticket != 0 and ticket == self._generation and self._state is CircuitState.HALF_OPEN
+            if ticket != 0 and not trial:
+                return  # a trial of an earlier half-open period, already judged (hung)
+            if exc is not None and not isinstance(exc, Exception | asyncio.CancelledError):
+                if trial:  # SystemExit & co.: no verdict on the dependency; free the slot
+                    self._trials = max(self._trials - 1, 0)
+                return
+            failed = isinstance(exc, asyncio.CancelledError) or (
+                exc is not None and isinstance(exc, self.failure_exceptions)
+            )
             if not failed:
                 # A late success from before the circuit opened proves nothing; a trial's does.
-                if self._state is CircuitState.HALF_OPEN:
+                if trial:
                     self._move(CircuitState.CLOSED)
                 elif self._state is CircuitState.CLOSED:
                     self._failures = 0
@@ -173,23 +213,32 @@ class CircuitBreaker:
             if self._state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
                 self._move(CircuitState.OPEN)
 
+    def _enter(self) -> None:
+        ticket = self._before()
+        self._tickets.set((*self._tickets.get(), ticket))
+
+    def _exit(self, exc: BaseException | None) -> None:
+        tickets = self._tickets.get()
+        self._tickets.set(tickets[:-1])
+        self._after(exc, tickets[-1] if tickets else 0)
+
     def __enter__(self) -> CircuitBreaker:
-        self._before()
+        self._enter()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._after(exc)
+        self._exit(exc)
 
     async def __aenter__(self) -> CircuitBreaker:
-        self._before()
+        self._enter()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._after(exc)
+        self._exit(exc)
 
     @overload
     def __call__(self, func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
@@ -202,15 +251,27 @@ class CircuitBreaker:
 
             @functools.wraps(func)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                with self:
-                    return await func(*args, **kwargs)
+                ticket = self._before()
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    self._after(exc, ticket)
+                    raise
+                self._after(None, ticket)
+                return result
 
             return async_wrapper
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            with self:
-                return func(*args, **kwargs)
+            ticket = self._before()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                self._after(exc, ticket)
+                raise
+            self._after(None, ticket)
+            return result
 
         return wrapper
 

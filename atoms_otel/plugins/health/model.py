@@ -138,31 +138,12 @@ class HealthReport:
 # ---------------------------------------------------------------------------------------------
 # Sanitizing: whatever a check or an exception says is shown on an open endpoint.
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@]+@")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
-_KEY_SEP = re.compile(r"""([A-Za-z_][A-Za-z0-9_.\-]{0,40})["']?\s*[=:]\s*["']?""")
-_VALUE = re.compile(r"""[^\s&,;"']+""")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
 _SPACE = re.compile(r"\s+")
-
-
-def _redact_pairs(text: str) -> str:
-    """Redact the value after every ``key=`` / ``key:`` whose key looks secret."""
-    scrubber = scrubbing.active_scrubber() or scrubbing.Scrubber()
-    spans = []
-    for match in _KEY_SEP.finditer(text):
-        if scrubber.is_secret_key(match.group(1)):
-            value = _VALUE.match(text, match.end())
-            if value is not None:
-                spans.append(value.span())
-    for start, end in reversed(spans):
-        text = text[:start] + scrubbing.REDACTED + text[end:]
-    return text
 
 
 def sanitize_message(text: object, *, secrets: Iterable[str] = ()) -> str:
     """One line, at most 200 characters, without credentials: known ``secrets`` are removed, as are
-    URL user-info, bearer/basic credentials, JWTs and ``key=value`` pairs whose key looks secret."""
+    every credential :meth:`~atoms_otel.base.scrubbing.Scrubber.scrub_text` recognises."""
     try:
         message = str(text)
     except Exception:
@@ -170,10 +151,7 @@ def sanitize_message(text: object, *, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             message = message.replace(secret, scrubbing.REDACTED)
-    message = _USERINFO.sub(rf"\1{scrubbing.REDACTED}@", message)
-    message = _BEARER.sub(rf"\1 {scrubbing.REDACTED}", message)
-    message = _JWT.sub(scrubbing.REDACTED, message)
-    message = _redact_pairs(message)
+    message = (scrubbing.active_scrubber() or scrubbing.Scrubber()).scrub_text(message)
     message = _SPACE.sub(" ", message).strip()
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 1] + "…"

@@ -1,6 +1,9 @@
 """Write a payload in a webhook's format: generic JSON, Slack, or the Standard Webhooks envelope.
 
-Values under secret-looking keys in ``data`` are redacted by the active scrubber, as in logs.
+Values under secret-looking keys in ``data`` are redacted by the active scrubber, as in logs, and
+credentials recognised by their format (``password=…``, ``Bearer …``, API keys, JWTs) are redacted
+from the message and every text in ``data``. The body is always valid UTF-8 (a lone surrogate
+becomes U+FFFD).
 """
 
 from __future__ import annotations
@@ -29,15 +32,33 @@ _FIELD_MAX: Final = 2000
 _FIELDS_MAX: Final = 10
 
 
+_MAX_DEPTH: Final = 8
+
+
 def _json(value: Any) -> bytes:
-    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    return scrubbing.encodable(text).encode()
+
+
+def _texts_scrubbed(value: Any, scrubber: scrubbing.Scrubber, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return scrubber.scrub_text(value)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {k: _texts_scrubbed(v, scrubber, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_texts_scrubbed(v, scrubber, depth + 1) for v in value]
+    return value
 
 
 def _scrubbed(payload: WebhookPayload) -> dict[str, Any]:
     body = payload.to_dict()
     scrubber = scrubbing.active_scrubber()
-    if scrubber is not None and body["data"]:
-        body["data"] = dict(scrubber.scrub_mapping(body["data"]))
+    if scrubber is not None:
+        body["message"] = scrubber.scrub_text(body["message"])
+        if body["data"]:
+            body["data"] = _texts_scrubbed(dict(scrubber.scrub_mapping(body["data"])), scrubber)
     return body
 
 

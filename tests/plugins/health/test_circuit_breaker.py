@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Iterator
 
@@ -214,3 +215,110 @@ def test_invalid_settings_fail_at_construction() -> None:
     """A zero threshold or timeout is rejected up front."""
     with pytest.raises(ValueError, match="failure_threshold"):
         CircuitBreaker("x", failure_threshold=0, register_health=False)
+
+
+# -- every outcome of a call (issue 11 item 13) ---------------------------------------------------
+
+
+def _half_open(clock: Clock, **options: object) -> CircuitBreaker:
+    breaker = _breaker(clock, **options)
+    _fail(breaker, 3)
+    clock.now += 10.0
+    assert breaker.state is CircuitState.HALF_OPEN
+    return breaker
+
+
+async def test_timeouts_from_wait_for_count_as_failures_and_open_the_circuit() -> None:
+    """asyncio.wait_for cancelling a slow call 10 times opens the circuit; it never closes it."""
+    breaker = _breaker()
+
+    @breaker
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(slow(), timeout=0.01)
+    assert breaker.state is CircuitState.CLOSED and breaker.failure_count == 2
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(slow(), timeout=0.01)
+    assert breaker.state is CircuitState.OPEN
+    for _ in range(7):
+        with pytest.raises(CircuitOpenError):
+            await asyncio.wait_for(slow(), timeout=0.01)
+    assert breaker.state is CircuitState.OPEN and breaker.failure_count == 3
+
+
+async def test_a_cancelled_half_open_trial_reopens_the_circuit() -> None:
+    """A trial cancelled in flight is a failure: the circuit opens again, it does not close."""
+    clock = Clock()
+    breaker = _half_open(clock)
+    started = asyncio.Event()
+
+    async def trial() -> None:
+        async with breaker:
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(trial())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breaker.state is CircuitState.OPEN and breaker.failure_count == 4
+
+
+@pytest.mark.parametrize("interrupt", [SystemExit, KeyboardInterrupt])
+def test_system_exit_and_keyboard_interrupt_propagate_without_a_verdict(
+    interrupt: type[BaseException],
+) -> None:
+    """They propagate unchanged, keep the failure count, and free the half-open trial slot."""
+    clock = Clock()
+    breaker = _breaker(clock)
+    _fail(breaker, 2)
+    with pytest.raises(interrupt), breaker:
+        raise interrupt()
+    assert breaker.state is CircuitState.CLOSED and breaker.failure_count == 2
+    _fail(breaker, 1)
+    clock.now += 10.0
+    with pytest.raises(interrupt), breaker:
+        raise interrupt()
+    assert breaker.state is CircuitState.HALF_OPEN
+    with breaker:  # the slot was freed: the next trial is admitted and closes the circuit
+        pass
+    assert breaker.state is CircuitState.CLOSED and breaker.failure_count == 0
+
+
+def test_a_hung_trial_times_out_and_reopens_instead_of_refusing_forever() -> None:
+    """While a trial holds its slot others get retry_after > 0; past trial_timeout_s the circuit reopens."""
+    clock = Clock()
+    breaker = _half_open(clock, trial_timeout_s=5.0)
+    hung = breaker.__enter__()  # a trial that never returns
+    clock.now += 2.0
+    with pytest.raises(CircuitOpenError) as refused:
+        breaker.__enter__()
+    assert refused.value.retry_after_s == pytest.approx(3.0)
+    clock.now += 3.0
+    with pytest.raises(CircuitOpenError) as reopened:
+        breaker.__enter__()
+    assert reopened.value.retry_after_s == pytest.approx(10.0)
+    assert breaker.state is CircuitState.OPEN and "hung" in breaker.last_error
+    clock.now += 10.0
+    hung.__exit__(None, None, None)  # its late success belongs to an earlier trial: ignored
+    assert breaker.state is CircuitState.HALF_OPEN
+    with breaker:
+        pass
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_a_trial_success_and_a_trial_failure_each_decide_the_state() -> None:
+    """Success closes (count 0), a counted failure reopens, an uncounted exception is a success."""
+    clock = Clock()
+    breaker = _half_open(clock, failure_exceptions=(ConnectionError,))
+    with pytest.raises(ValueError, match="not a dependency"), breaker:
+        raise ValueError("not a dependency failure")
+    assert breaker.state is CircuitState.CLOSED and breaker.failure_count == 0
+    _fail(breaker, 3)
+    clock.now += 10.0
+    _fail(breaker, 1)
+    assert breaker.state is CircuitState.OPEN and breaker.failure_count == 4

@@ -201,6 +201,32 @@ async def test_stuck_sync_check_is_not_started_again() -> None:
     assert len(calls) == 1
 
 
+async def test_an_async_check_ignoring_cancellation_leaves_no_pile_of_orphan_tasks() -> None:
+    """500 runs of an async check that swallows its cancellation leave one task, not 500."""
+    calls: list[int] = []
+    stop = asyncio.Event()
+
+    async def stubborn() -> bool:
+        calls.append(1)
+        while not stop.is_set():
+            try:
+                await asyncio.sleep(0.5)
+            except asyncio.CancelledError:
+                continue  # ignores cancellation
+        return True
+
+    check = _check("stubborn", stubborn, timeout_s=0.01)
+    results = [await check.run() for _ in range(500)]
+    alive = [t for t in asyncio.all_tasks() if not t.done() and "_outcome" in repr(t.get_coro())]
+    stop.set()
+    assert len(calls) == 1 and len(alive) == 1
+    assert results[0].message == "timed out after 0.01 s"
+    assert all(r.status is HealthStatus.UNHEALTHY for r in results)
+    assert all("previous run still in progress" in r.message for r in results[1:])
+    await asyncio.sleep(0.6)  # it finished: the next run starts again
+    assert (await check.run()).status is HealthStatus.HEALTHY and len(calls) == 2
+
+
 async def test_five_one_second_checks_run_concurrently() -> None:
     """Five blocking 1 s checks complete in about one second, not five."""
     checks = [_check(f"dep{i}", lambda: time.sleep(1.0) or True) for i in range(5)]
