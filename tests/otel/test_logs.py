@@ -11,11 +11,13 @@ from datetime import datetime
 from decimal import Decimal
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 
 import atoms_otel
 from atoms_otel import LogContext, get_logger
+from atoms_otel.otel.logs import StructuredFormatter
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.server import serve
 
@@ -305,3 +307,28 @@ def test_access_log_lines_do_not_carry_secret_query_parameters(capture_telemetry
     assert "/x?token=[REDACTED]&page=2&password=[REDACTED]" in message
     records = [r for r in capture_telemetry.log_records if "GET /x" in str(r.log_record.body)]
     assert records and "hunter2" not in str(records[-1].log_record.body)
+
+
+@pytest.mark.parametrize(
+    ("precision", "utc", "pattern"),
+    [
+        ("ms", True, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"),
+        ("us", True, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"),
+        ("s", True, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"),
+        ("ms", False, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$"),
+    ],
+)
+def test_structured_formatter_timestamp_options(precision: str, utc: bool, pattern: str) -> None:
+    """timestamp_precision and utc shape the RFC 3339 timestamp; the instant is the record's."""
+    formatter = StructuredFormatter(timestamp_precision=precision, utc=utc)
+    record = logging.makeLogRecord({"msg": "tick", "created": 1764662400.123456})
+    stamp = json.loads(formatter.format(record))["timestamp"]
+    assert re.match(pattern, stamp), stamp
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs(parsed.timestamp() - 1764662400.123456) < (1.0 if precision == "s" else 0.001)
+
+
+def test_an_unknown_timestamp_precision_is_refused() -> None:
+    """Only s, ms and us."""
+    with pytest.raises(ValueError, match="precision"):
+        StructuredFormatter(timestamp_precision="ns")

@@ -22,7 +22,14 @@ from opentelemetry import trace as trace_api
 from atoms_otel.base import scrubbing
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES, extra_var
 
-__all__ = ["EXTRA_KEY", "ConsoleFormatter", "StructuredFormatter", "record_extras", "structured_exception"]
+__all__ = [
+    "EXTRA_KEY",
+    "ConsoleFormatter",
+    "StructuredFormatter",
+    "Timestamps",
+    "record_extras",
+    "structured_exception",
+]
 
 _RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
@@ -49,19 +56,38 @@ _CORE_FIELDS: Final = frozenset(
 _CONTEXT_FIELDS: Final = tuple((field, var) for field, _, var in CONTEXT_ATTRIBUTES)
 
 
-class _Timestamps:
-    """RFC 3339 UTC timestamps with millisecond precision; the date-time part is cached per second."""
+_DIGITS: Final = {"s": 0, "ms": 3, "us": 6}
 
-    def __init__(self) -> None:
-        self._cache = (-1, "")  # one tuple, replaced atomically: safe across threads
+
+class Timestamps:
+    """RFC 3339 timestamps — UTC (``Z``) or local time with its offset — with second, millisecond
+    or microsecond precision; the date-time part is cached per second."""
+
+    def __init__(self, *, precision: str = "ms", utc: bool = True) -> None:
+        if precision not in _DIGITS:
+            raise ValueError(f"timestamp precision must be one of {', '.join(_DIGITS)}, got {precision!r}")
+        self._digits = _DIGITS[precision]
+        self._utc = utc
+        self._cache: tuple[int, str, str] = (-1, "", "")  # one tuple, replaced atomically
 
     def __call__(self, created: float) -> str:
         second = int(created)
-        cached_second, prefix = self._cache
+        cached_second, prefix, suffix = self._cache
         if second != cached_second:
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._cache = (second, prefix)
-        return f"{prefix}.{int((created - second) * 1000):03d}Z"
+            moment = time.gmtime(second) if self._utc else time.localtime(second)
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", moment)
+            suffix = "Z" if self._utc else _offset(moment)
+            self._cache = (second, prefix, suffix)
+        if not self._digits:
+            return prefix + suffix
+        fraction = int((created - second) * 10**self._digits)
+        return f"{prefix}.{fraction:0{self._digits}d}{suffix}"
+
+
+def _offset(moment: time.struct_time) -> str:
+    minutes = (moment.tm_gmtoff or 0) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _json_default(value: Any) -> Any:
@@ -100,12 +126,21 @@ class StructuredFormatter(logging.Formatter):
     ``request_path``), ``trace_id`` and ``span_id`` inside a span, the extra fields (secret-looking
     keys redacted), and ``exception`` as ``{"type", "message", "stacktrace"}``. An extra field whose
     name collides with one of these is kept as ``extra_<name>``.
+
+    Timestamp options: ``timestamp_precision`` ``"ms"`` (default), ``"us"`` or ``"s"``; ``utc=False``
+    writes local time with its offset (``2026-12-02T08:15:30.123+01:00``) instead of ``Z``.
     """
 
-    def __init__(self, *, static_fields: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        static_fields: Mapping[str, Any] | None = None,
+        timestamp_precision: str = "ms",
+        utc: bool = True,
+    ) -> None:
         super().__init__()
         self._static = dict(static_fields or {})
-        self._timestamp = _Timestamps()
+        self._timestamp = Timestamps(precision=timestamp_precision, utc=utc)
 
     def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
