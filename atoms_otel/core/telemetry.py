@@ -22,6 +22,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.sdk.metrics.export import MetricsData
 from prometheus_client import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from atoms_otel._version import __version__
 from atoms_otel.base import guard as _guard
@@ -222,10 +223,14 @@ class Telemetry:
         pipeline = self.pipeline
         return pipeline.prometheus_registry if pipeline is not None else None
 
-    def metrics_text(self) -> bytes:
-        """The Prometheus text exposition of every metric (what ``GET /metrics`` serves)."""
+    def metrics_text(self, *, openmetrics: bool = False) -> bytes:
+        """Every metric in the Prometheus text exposition format 0.0.4 (what ``GET /metrics`` serves
+        by default), or in OpenMetrics 1.0 (``# EOF`` terminated, ``_created`` series)."""
         pipeline = self.pipeline
-        return generate_latest(pipeline.prometheus_registry) if pipeline is not None else b""
+        if pipeline is None:
+            return b"# EOF\n" if openmetrics else b""
+        encode = generate_openmetrics if openmetrics else generate_latest
+        return encode(pipeline.prometheus_registry)
 
     def metrics_snapshot(self) -> MetricsData | None:
         """Every metric's current data points (cumulative), collected now."""

@@ -24,6 +24,7 @@ closed (401) — see :mod:`atoms_otel.endpoints.auth`.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -35,6 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 from starlette.concurrency import run_in_threadpool
 
 from atoms_otel.base import first_use
@@ -60,6 +62,7 @@ __all__ = ["build_router"]
 
 _ACCEPT_HTML: Final = "text/html"
 _MAX_ACCEPT_CHARS: Final = 4096
+_MAX_ACCEPT_ITEMS: Final = 32
 _MAX_FORM_BYTES: Final = 4096
 _METRIC_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,254}")  # always fullmatch()ed
 _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: {"model": ErrorResponse}}
@@ -94,12 +97,30 @@ class _NoSniffRoute(APIRoute):
         return with_nosniff
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """``gzip`` listed in ``Accept-Encoding`` without ``q=0``."""
+    for item in accept_encoding.split(",")[:_MAX_ACCEPT_ITEMS]:
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 class ApiEndpoints(HealthEndpoints):
     """The handlers, bound to one handle and one health monitor."""
 
-    def metrics(self) -> Response:
-        """Every metric in the Prometheus text exposition format (empty before configure())."""
-        return Response(content=self.telemetry.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+    def metrics(self, request: Request) -> Response:
+        """Every metric: text 0.0.4 by default, OpenMetrics 1.0 when ``Accept`` asks for
+        ``application/openmetrics-text``, gzip-compressed when ``Accept-Encoding`` allows it."""
+        accept = request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]
+        openmetrics = "application/openmetrics-text" in accept
+        body = self.telemetry.metrics_text(openmetrics=openmetrics)
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if _accepts_gzip(request.headers.get("accept-encoding", "")[:_MAX_ACCEPT_CHARS]):
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        media_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE_LATEST
+        return Response(content=body, media_type=media_type, headers=headers)
 
     async def dashboard(
         self,

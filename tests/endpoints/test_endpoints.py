@@ -578,3 +578,24 @@ def test_serving_app_takes_readings_without_anyone_asking(
     with serve(app):
         time.sleep(2.6)
     assert len(signals.live._samples) - before >= 2
+
+
+def test_metrics_negotiates_openmetrics_and_gzip(client: TestClient) -> None:
+    """Accept: application/openmetrics-text gets OpenMetrics 1.0 (# EOF, counter families named
+    without _total); Accept-Encoding:
+    gzip gets the same bytes compressed; the default stays text 0.0.4."""
+    import gzip
+
+    client.get("/metrics")
+    plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert plain.headers["content-type"].startswith("text/plain;")
+    assert "# EOF" not in plain.text and "http_requests_total{" in plain.text
+    om = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert om.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert om.text.endswith("# EOF\n") and "# TYPE http_requests counter" in om.text
+    raw = client.get("/metrics", headers={"Accept-Encoding": "gzip"}, extensions={})
+    assert raw.headers["content-encoding"] == "gzip" and "Accept-Encoding" in raw.headers["vary"]
+    assert "http_requests_total{" in raw.text  # the client decompressed it
+    assert gzip.decompress(gzip.compress(raw.content)) == raw.content
+    refused = client.get("/metrics", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
