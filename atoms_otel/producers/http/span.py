@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -15,7 +15,11 @@ from atoms_otel.producers.http.headers import CORRELATION_HEADER, REQUEST_ID_HEA
 from atoms_otel.producers.http.routes import UNMATCHED
 from atoms_otel.producers.http.state import Message, RequestState, Scope
 
-__all__ = ["finish_tracking", "record_on_span", "server_span", "with_headers"]
+__all__ = ["finish_tracking", "record_on_span", "request_attributes", "server_span", "with_headers"]
+
+_MAX_QUERY: Final = 2048
+_MAX_USER_AGENT: Final = 512
+_MAX_HOST: Final = 255
 
 
 def server_span(telemetry: Telemetry, scope: Scope, state: RequestState) -> tuple[trace.Span, bool]:
@@ -38,7 +42,38 @@ def server_span(telemetry: Telemetry, scope: Scope, state: RequestState) -> tupl
     span = telemetry.tracer.start_span(
         "HTTP" if method == "_OTHER" else method, kind=SpanKind.SERVER, attributes=attributes
     )
+    if span.is_recording():  # a span the sampler dropped gets no more work
+        span.set_attributes(request_attributes(scope))
     return span, True
+
+
+def request_attributes(scope: Scope) -> dict[str, Any]:
+    """The HTTP server span's recommended attributes (semantic conventions) from the ASGI scope;
+    client-controlled values are bounded (``url.query`` is also scrubbed on export)."""
+    attributes: dict[str, Any] = {}
+    if version := scope.get("http_version"):
+        attributes["network.protocol.version"] = version
+    if query := scope.get("query_string"):
+        attributes["url.query"] = query[:_MAX_QUERY].decode("latin-1")
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+    host: bytes | None = None
+    for name, value in scope.get("headers") or ():
+        if name == b"host":
+            host = value
+        elif name == b"user-agent":
+            attributes["user_agent.original"] = value[:_MAX_USER_AGENT].decode("latin-1")
+    if host is not None:
+        text = host[:_MAX_HOST].decode("latin-1")
+        address, separator, port = text.rpartition(":")
+        if separator and port.isdigit() and (not address.startswith("[") or address.endswith("]")):
+            attributes["server.address"], attributes["server.port"] = address.strip("[]"), int(port)
+        else:
+            attributes["server.address"] = text.strip("[]")
+    elif server := scope.get("server"):
+        attributes["server.address"], attributes["server.port"] = server[0], server[1]
+    return attributes
 
 
 def with_headers(message: Message, state: RequestState, owner: bool, tracking: int) -> Message:

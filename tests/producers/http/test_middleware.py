@@ -646,3 +646,28 @@ def test_disabled_telemetry_still_serves_requests(capture_telemetry: CapturedTel
     assert (ok.status_code, ok.headers["x-correlation-id"]) == (200, "off-1")
     assert failed.status_code == 500 and failed.json()["detail"] == "Internal Server Error"
     assert server_spans(capture_telemetry) == []
+
+
+def test_the_server_span_carries_the_recommended_http_attributes(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """Semantic conventions on a real uvicorn request: protocol version, query, client, server
+    address and port from Host, user agent (bounded), besides method, route and status."""
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    capture_telemetry.reconfigure(app=app)
+    with serve(app) as url:
+        httpx.get(f"{url}/items/4?sort=asc", headers={"User-Agent": "probe/1.0 " + "x" * 600})
+    span = next(s for s in capture_telemetry.spans if s.name == "GET /items/{item_id}")
+    attributes = dict(span.attributes or {})
+    port = int(url.rsplit(":", 1)[1])
+    assert attributes["network.protocol.version"] == "1.1"
+    assert attributes["url.query"] == "sort=asc" and attributes["url.path"] == "/items/4"
+    assert (attributes["server.address"], attributes["server.port"]) == ("127.0.0.1", port)
+    assert attributes["client.address"] == "127.0.0.1"
+    agent = attributes["user_agent.original"]
+    assert isinstance(agent, str) and agent.startswith("probe/1.0") and len(agent) == 512
