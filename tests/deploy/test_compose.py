@@ -8,9 +8,27 @@ from typing import Any
 
 import pytest
 
-from tests.support.stack import COLLECTOR_YAML, CONFIG, PROMETHEUS_YML, ROOT, load_yaml
+from tests.support.stack import (
+    ALERTMANAGER_YML,
+    COLLECTOR_YAML,
+    COMPOSE_PUSH,
+    CONFIG,
+    PROMETHEUS_PUSH_YML,
+    PROMETHEUS_YML,
+    ROOT,
+    load_yaml,
+)
 
-STACK = {"atoms-service", "otel-collector", "prometheus", "grafana", "tempo", "loki"}
+STACK = {
+    "atoms-service",
+    "otel-collector",
+    "prometheus",
+    "alertmanager",
+    "alert-receiver",
+    "grafana",
+    "tempo",
+    "loki",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +45,7 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_compose_brings_up_the_whole_stack(compose: dict[str, Any]) -> None:
-    """The service, the Collector, Prometheus, Grafana, Tempo and Loki are all defined."""
+    """The service, the Collector, Prometheus, Alertmanager (and a receiver), Grafana, Tempo and Loki."""
     assert set(compose["services"]) == STACK
 
 
@@ -86,6 +104,7 @@ def test_published_ports_are_the_ones_the_services_listen_on(compose: dict[str, 
             collector["extensions"]["health_check"]["endpoint"].rsplit(":", 1)[1],
         },
         "prometheus": {"9090"},
+        "alertmanager": {"9093"},
         "grafana": {"3000"},
     }
     for name, ports in listening.items():
@@ -100,6 +119,8 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
     texts = [
         COLLECTOR_YAML.read_text(),
         PROMETHEUS_YML.read_text(),
+        PROMETHEUS_PUSH_YML.read_text(),
+        ALERTMANAGER_YML.read_text(),
         (CONFIG / "grafana/provisioning/datasources/datasources.yml").read_text(),
         str(compose["services"]["atoms-service"]["environment"]),
     ]
@@ -110,10 +131,21 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
     assert hosts and hosts <= set(compose["services"]), hosts - set(compose["services"])
 
 
-def test_the_service_pushes_otlp_to_the_collector(compose: dict[str, Any]) -> None:
-    """The example service's OTLP endpoint is the Collector's OTLP/HTTP receiver."""
+def test_the_service_pushes_traces_and_logs_to_the_collector(compose: dict[str, Any]) -> None:
+    """The example service sends traces and logs to the Collector's OTLP/HTTP receiver (metrics are
+    scraped: test_one_metrics_path.py)."""
     environment = compose["services"]["atoms-service"]["environment"]
-    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://otel-collector:4318/v1/traces"
+    assert environment["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://otel-collector:4318/v1/logs"
+
+
+def test_the_push_overlay_mounts_files_that_exist_and_services_of_the_stack(compose: dict[str, Any]) -> None:
+    """docker-compose.push.yml only changes services the main file defines, with files that exist."""
+    overlay = load_yaml(COMPOSE_PUSH)
+    assert set(overlay["services"]) <= set(compose["services"])
+    for service in overlay["services"].values():
+        for source, _ in _mounts(service):
+            assert (ROOT / source).exists(), source
 
 
 def test_the_service_image_is_built_from_files_that_exist(compose: dict[str, Any]) -> None:
@@ -136,7 +168,7 @@ def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if "image" in service:
             image, _, tag = service["image"].rpartition(":")
-            assert image and re.fullmatch(r"v?\d+(\.\d+)+", tag), name
+            assert image and re.fullmatch(r"v?\d+(\.\d+)+(-[a-z]+)?", tag), name
 
 
 def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from tests.support.prometheus import run_promtool
 from tests.support.stack import (
+    PROMETHEUS_PUSH_YML,
     PROMETHEUS_YML,
     RULE_TESTS,
     RULES,
@@ -36,9 +37,11 @@ def _passes(*args: str) -> None:
     assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
 
 
-def test_promtool_accepts_prometheus_yml(tmp_path: Path) -> None:
-    """promtool check config passes (rule_files pointed at the repo copy instead of the container path)."""
-    config = load_yaml(PROMETHEUS_YML)
+@pytest.mark.parametrize("path", [PROMETHEUS_YML, PROMETHEUS_PUSH_YML], ids=lambda p: p.name)
+def test_promtool_accepts_the_prometheus_configs(tmp_path: Path, path: Path) -> None:
+    """promtool check config passes on the scrape-mode and push-mode configs (rule_files pointed at
+    the repo copy instead of the container path)."""
+    config = load_yaml(path)
     assert config["rule_files"] == ["/etc/prometheus/alert-rules.yml"]
     config["rule_files"] = [str(RULES)]
     checked = tmp_path / "prometheus.yml"

@@ -18,8 +18,12 @@ DASHBOARDS = CONFIG / "grafana" / "dashboards"
 RULES = CONFIG / "alert-rules.yml"
 RULE_TESTS = CONFIG / "alert-rules.test.yml"
 PROMETHEUS_YML = CONFIG / "prometheus.yml"
+PROMETHEUS_PUSH_YML = CONFIG / "prometheus.push.yml"
+ALERTMANAGER_YML = CONFIG / "alertmanager.yml"
 COLLECTOR_YAML = CONFIG / "otel-collector.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_PUSH = ROOT / "docker-compose.push.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 SERVICE_JOB = "atoms-service"
 
 # The seed's "Prometheus Queries", verbatim.
@@ -52,6 +56,14 @@ def stack_service_command(port: int, *uvicorn_options: str) -> list[str]:
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def compose_service_environment(*files: Path, service: str = "atoms-service") -> dict[str, str]:
+    """The environment compose gives ``service`` with ``files`` layered in order (later files win)."""
+    environment: dict[str, str] = {}
+    for path in files:
+        environment.update(load_yaml(path)["services"].get(service, {}).get("environment", {}))
+    return {key: str(value) for key, value in environment.items()}
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
