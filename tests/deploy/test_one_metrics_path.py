@@ -92,7 +92,8 @@ def scrape_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapeMode
     try:
         service, url = _start_service(workdir, _service_env(collector, COMPOSE))
         config = load_yaml(PROMETHEUS_YML)
-        config["global"].update({"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"})
+        every_second = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+        config["global"].update(every_second)
         config["rule_files"] = [str(RULES)]
         config.pop("alerting")  # no Alertmanager in this test (test_alertmanager.py has one)
         # The jobs whose targets cannot run here (Collector exporter, Alertmanager) are left out.
