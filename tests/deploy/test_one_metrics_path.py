@@ -9,8 +9,6 @@ too, and prometheus.push.yml does not scrape it. The Collector's Prometheus expo
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,19 +20,19 @@ import httpx
 import pytest
 
 from tests.support.collector import Collector, start_collector
-from tests.support.net import free_port, stop_process, wait_for_port
+from tests.support.net import stop_process
 from tests.support.prometheus import Prometheus, start_prometheus
 from tests.support.stack import (
     COMPOSE,
     COMPOSE_PUSH,
     PROMETHEUS_PUSH_YML,
     PROMETHEUS_YML,
-    ROOT,
     RULES,
     SERVICE_JOB,
     compose_service_environment,
+    environment_without_otlp,
     load_yaml,
-    stack_service_command,
+    start_stack_service,
 )
 
 pytestmark = pytest.mark.real
@@ -45,27 +43,11 @@ COMPOSE_COLLECTOR = "http://otel-collector:4318"
 def _service_env(collector: Collector, *compose_files: Path) -> dict[str, str]:
     """The process environment with what compose sets for the service, the Collector's compose
     address replaced by the real collector's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EXPORTER_OTLP")}
+    env = environment_without_otlp()
     for key, value in compose_service_environment(*compose_files).items():
         env[key] = value.replace(COMPOSE_COLLECTOR, collector.http_endpoint)
     env.update({"OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_BSP_SCHEDULE_DELAY": "200"})
-    env.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
     return env
-
-
-def _start_service(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(workdir / "service.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        stack_service_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_for_port(port, timeout=30, process=process)
-    except Exception:
-        process.kill()
-        process.wait(timeout=5)
-        raise RuntimeError((workdir / "service.log").read_text(errors="replace")) from None
-    return process, f"http://127.0.0.1:{port}"
 
 
 def _traffic(url: str) -> None:
@@ -90,7 +72,7 @@ def scrape_mode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapeMode
     collector = start_collector(workdir)
     service = prometheus = None
     try:
-        service, url = _start_service(workdir, _service_env(collector, COMPOSE))
+        service, url = start_stack_service(workdir, _service_env(collector, COMPOSE))
         config = load_yaml(PROMETHEUS_YML)
         every_second = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
         config["global"].update(every_second)
@@ -141,7 +123,7 @@ def test_the_scraped_service_pushes_traces_and_logs_but_no_metrics(scrape_mode: 
 
 def test_push_mode_pushes_metrics_to_the_collector(tmp_path: Path, collector: Collector) -> None:
     """With docker-compose.push.yml's environment on top, the same service pushes its metrics."""
-    service, url = _start_service(tmp_path, _service_env(collector, COMPOSE, COMPOSE_PUSH))
+    service, url = start_stack_service(tmp_path, _service_env(collector, COMPOSE, COMPOSE_PUSH))
     try:
         _traffic(url)
         names = collector.wait_for(

@@ -4,13 +4,17 @@ PromQL of every dashboard panel and rule, and the metric names each expression r
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
@@ -52,6 +56,34 @@ def stack_service_command(port: int, *uvicorn_options: str) -> list[str]:
         "--no-access-log",
         *uvicorn_options,
     ]
+
+
+def start_stack_service(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve examples/stack_service.py under uvicorn on a free loopback port with ``env`` (this
+    worktree first on the path); returns the process (stop it by PID) and its base URL."""
+    port = free_port()
+    env = {**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    log_path = workdir / f"service-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        stack_service_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port, timeout=30, process=process)
+    except Exception:
+        process.kill()
+        process.wait(timeout=5)
+        raise RuntimeError(log_path.read_text(errors="replace")) from None
+    return process, f"http://127.0.0.1:{port}"
+
+
+def environment_without_otlp() -> dict[str, str]:
+    """This process's environment without any OTEL_EXPORTER_OTLP_* or OTEL_SDK_DISABLED."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OTEL_EXPORTER_OTLP") and k != "OTEL_SDK_DISABLED"
+    }
 
 
 def load_yaml(path: Path) -> Any:
