@@ -81,3 +81,8 @@ def test_the_health_check_extension_is_enabled(config: dict[str, Any]) -> None:
     """health_check answers on 13133 for container and Kubernetes probes."""
     assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
     assert "health_check" in config["service"]["extensions"]
+
+
+def test_the_prometheus_exporter_serves_openmetrics_so_exemplars_survive(config: dict[str, Any]) -> None:
+    """enable_open_metrics: the exemplars the SDK samples reach Prometheus (test_exemplars.py)."""
+    assert config["exporters"]["prometheus"]["enable_open_metrics"] is True

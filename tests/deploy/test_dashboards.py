@@ -97,3 +97,23 @@ def test_the_dependencies_dashboard_shows_database_and_cache() -> None:
     assert "database_queries_total" in queried["Queries by operation and table"]
     assert "database_query_duration_seconds_bucket" in queried["Query latency p95 by operation"]
     assert "cache_operations_total" in queried["Cache hit ratio"]
+
+
+def test_latency_panels_show_exemplars_that_open_the_trace_in_tempo() -> None:
+    """Every time-series target over a histogram's buckets asks for exemplars, and the Prometheus
+    datasource turns an exemplar's trace_id into a link to Tempo."""
+    latency_targets = [
+        target
+        for board in dashboards().values()
+        for panel in panels(board)
+        if panel["type"] == "timeseries"
+        for target in panel["targets"]
+        if "_bucket" in target.get("expr", "")
+    ]
+    assert len(latency_targets) >= 8
+    assert all(target.get("exemplar") is True for target in latency_targets)
+    prometheus = next(d for d in load_yaml(DATASOURCES)["datasources"] if d["type"] == "prometheus")
+    tempo = next(d for d in load_yaml(DATASOURCES)["datasources"] if d["type"] == "tempo")
+    assert prometheus["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": tempo["uid"]}
+    ]
