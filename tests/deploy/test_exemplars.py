@@ -36,6 +36,7 @@ from tests.support.prometheus import Prometheus, start_prometheus
 from tests.support.stack import (
     COMPOSE,
     PROMETHEUS_PUSH_YML,
+    Query,
     dashboards,
     environment_without_otlp,
     load_yaml,
@@ -186,7 +187,7 @@ def _latency_exemplar_queries() -> list[str]:
     """The overview's latency-panel queries that ask Grafana for exemplars, for job atoms-mcp."""
     board = dashboards()["atoms-overview.json"]
     return [
-        target["expr"].replace("$__rate_interval", "1m").replace("$job", SERVICE)
+        Query("overview", target["expr"]).rendered(job=SERVICE, rate_interval="1m")
         for panel in panels(board)
         for target in panel["targets"]
         if target.get("exemplar") and "http_request_duration_seconds_bucket" in target["expr"]

@@ -43,18 +43,18 @@ from tests.support.stack import (
 pytestmark = pytest.mark.real
 
 # Queries a user looks at first: they must return numbers, not just succeed.
+_HTTP = f'job=~"{SERVICE_JOB}",instance=~".*",path=~".*"'  # the overview's filters, All selected
 CORE_QUERIES = {
-    "request rate": f'sum(rate(http_requests_total{{job="{SERVICE_JOB}"}}[5m]))',
+    "request rate": f"sum(rate(http_requests_total{{{_HTTP}}}[5m]))",
     "p95 latency": (
-        "histogram_quantile(0.95, sum by (le) "
-        f'(rate(http_request_duration_seconds_bucket{{job="{SERVICE_JOB}"}}[5m])))'
+        f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{_HTTP}}}[5m])))"
     ),
     "error ratio": (
-        f'(sum(rate(http_requests_total{{job="{SERVICE_JOB}",status=~"5.."}}[5m])) or vector(0))'
-        f' / sum(rate(http_requests_total{{job="{SERVICE_JOB}"}}[5m]))'
+        f'(sum(rate(http_requests_total{{{_HTTP},status=~"5.."}}[5m])) or vector(0))'
+        f" / sum(rate(http_requests_total{{{_HTTP}}}[5m]))"
     ),
-    "tool rate": f'sum(rate(tool_executions_total{{job="{SERVICE_JOB}"}}[5m]))',
-    "health status": f'min by (component) (health_check_status{{job="{SERVICE_JOB}"}})',
+    "tool rate": f'sum(rate(tool_executions_total{{job=~"{SERVICE_JOB}",instance=~".*",tool=~".*"}}[5m]))',
+    "health status": f'min by (component) (health_check_status{{job=~"{SERVICE_JOB}",instance=~".*"}})',
 }
 TRAFFIC_ROUNDS = 12
 # Read by rules but not exposed by a healthy service: the Collector's own metrics (port 8888) and

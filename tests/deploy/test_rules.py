@@ -148,3 +148,18 @@ def test_high_error_rate_ignores_probes_and_metrics_scrapes() -> None:
     selectors = re.findall(r"http_requests_total(\{[^}]*\})?", expr)
     assert len(selectors) == 3
     assert all('path!~"/metrics|/health.*"' in s for s in selectors)
+
+
+def test_every_dashboard_annotation_is_valid_promql(tmp_path: Path) -> None:
+    """The deployment annotations' PromQL passes promtool as recording rules."""
+    exprs = [
+        annotation["expr"].replace("$job", "atoms-service")
+        for board in dashboards().values()
+        for annotation in board["annotations"]["list"]
+        if annotation.get("expr")
+    ]
+    assert len(exprs) == len(dashboards())
+    rules_file = tmp_path / "annotations.yml"
+    recording = [{"record": f"dashboard:annotation_{i}", "expr": e} for i, e in enumerate(exprs)]
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "annotations", "rules": recording}]}))
+    _passes("check", "rules", str(rules_file))

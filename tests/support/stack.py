@@ -111,12 +111,16 @@ class Query:
     expr: str
 
     def rendered(self, job: str = SERVICE_JOB, rate_interval: str = "5m", range_: str = "5m") -> str:
-        """The expression as Grafana sends it, with its variables filled in (windows of 5 minutes by
-        default, so a test's burst of traffic stays in every window while the test queries)."""
+        """The expression as Grafana sends it, with its variables filled in: ``job``, All (``.*``) for
+        instance, route and tool, windows of 5 minutes by default (so a test's burst of traffic stays
+        in every window while the test queries)."""
         return (
             self.expr.replace("$__rate_interval", rate_interval)
             .replace("$__range", range_)
             .replace("$job", job)
+            .replace("$instance", ".*")  # the multi-value variables' All
+            .replace("$route", ".*")
+            .replace("$tool", ".*")
         )
 
 
