@@ -11,8 +11,10 @@ import pytest
 from tests.support.stack import (
     ALERTMANAGER_YML,
     COLLECTOR_YAML,
+    COMPOSE_PROMETHEUS3,
     COMPOSE_PUSH,
     CONFIG,
+    PROMETHEUS_OTLP_YML,
     PROMETHEUS_PUSH_YML,
     PROMETHEUS_YML,
     ROOT,
@@ -120,6 +122,7 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
         COLLECTOR_YAML.read_text(),
         PROMETHEUS_YML.read_text(),
         PROMETHEUS_PUSH_YML.read_text(),
+        PROMETHEUS_OTLP_YML.read_text(),
         ALERTMANAGER_YML.read_text(),
         (CONFIG / "grafana/provisioning/datasources/datasources.yml").read_text(),
         str(compose["services"]["atoms-service"]["environment"]),
@@ -181,3 +184,35 @@ def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> Non
     probe = " ".join(compose["services"]["atoms-service"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/health/live" in probe
     assert "/health/live" in {r.path for r in router.routes if isinstance(r, APIRoute)}
+
+
+def test_the_prometheus3_overlay_receives_otlp_metrics_from_the_service(compose: dict[str, Any]) -> None:
+    """docker-compose.prometheus3.yml runs Prometheus 3 with its OTLP receiver and exemplar storage,
+    points the service's metrics at it, and mounts prometheus.otlp.yml, which scrapes no service."""
+    overlay = load_yaml(COMPOSE_PROMETHEUS3)["services"]
+    assert set(overlay) <= set(compose["services"])
+    image, _, tag = overlay["prometheus"]["image"].rpartition(":")
+    assert image == "prom/prometheus" and tag.startswith("v3.")
+    assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"} <= set(
+        overlay["prometheus"]["command"]
+    )
+    assert overlay["prometheus"]["volumes"] == [
+        "./collector-config/prometheus.otlp.yml:/etc/prometheus/prometheus.yml:ro"
+    ]
+    environment = overlay["atoms-service"]["environment"]
+    assert (
+        environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == "http://prometheus:9090/api/v1/otlp/v1/metrics"
+    )
+
+
+def test_the_otlp_prometheus_config_promotes_few_attributes_and_keeps_the_names() -> None:
+    """prometheus.otlp.yml: a few resource attributes promoted (never service.instance.id, which is
+    already the instance), names translated as /metrics spells them, out-of-order samples accepted,
+    and no job that scrapes the service (one path)."""
+    config = load_yaml(PROMETHEUS_OTLP_YML)
+    promoted = config["otlp"]["promote_resource_attributes"]
+    assert 0 < len(promoted) <= 3 and "service.instance.id" not in promoted
+    assert config["otlp"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert config["storage"]["tsdb"]["out_of_order_time_window"]
+    assert "atoms-service" not in {job["job_name"] for job in config["scrape_configs"]}
+    assert config["rule_files"] == load_yaml(ROOT / "collector-config/prometheus.yml")["rule_files"]

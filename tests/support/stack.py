@@ -27,6 +27,8 @@ ALERTMANAGER_YML = CONFIG / "alertmanager.yml"
 COLLECTOR_YAML = CONFIG / "otel-collector.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_PUSH = ROOT / "docker-compose.push.yml"
+COMPOSE_PROMETHEUS3 = ROOT / "docker-compose.prometheus3.yml"
+PROMETHEUS_OTLP_YML = CONFIG / "prometheus.otlp.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 SERVICE_JOB = "atoms-service"
 
