@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.alertmanager import Alertmanager, run_amtool, start_alertmanager
-from tests.support.net import stop_process
+from tests.support.net import free_port, stop_process
 from tests.support.prometheus import Prometheus, start_prometheus
 from tests.support.receiver import Receiver, Reply
 from tests.support.stack import (
@@ -178,15 +178,23 @@ def test_service_unhealthy_inhibits_component_degraded(paging: Paging) -> None:
 def test_a_rule_firing_in_prometheus_reaches_the_pager_through_alertmanager(
     tmp_path: Path, paging: Paging
 ) -> None:
-    """The service's rejected webhooks fire WebhookDeliveryFailures in a real Prometheus (shipped
-    rules and alerting section); the real Alertmanager delivers it, with its runbook and dashboard
-    links, to the loopback pager."""
+    """The service's rejected webhooks fire WebhookDeliveryFailures, and its failing trace exports
+    the new AtomsOtelInternalErrors, in a real Prometheus (shipped rules and alerting section); the
+    real Alertmanager delivers both, with their runbook and dashboard links, to the loopback pager."""
     refusing = Receiver()
     refusing.default = Reply(status=400)
     service = prometheus = None
     try:
-        env = {**environment_without_otlp(), "ATOMS_OTEL_WEBHOOK_URL": refusing.url}
-        env["ATOMS_OTEL_LOG_LEVEL"] = "WARNING"
+        env = {
+            **environment_without_otlp(),
+            "ATOMS_OTEL_WEBHOOK_URL": refusing.url,
+            "ATOMS_OTEL_LOG_LEVEL": "WARNING",
+            # Traces to a port nobody listens on: contained export failures, counted in
+            # atoms_otel_internal_errors_total, fire AtomsOtelInternalErrors.
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{free_port()}/v1/traces",
+            "ATOMS_OTEL_EXPORT_TIMEOUT_S": "1",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
         service, url = start_stack_service(tmp_path, env)
         config = load_yaml(PROMETHEUS_YML)
         config["global"].update(
@@ -205,16 +213,25 @@ def test_a_rule_firing_in_prometheus_reaches_the_pager_through_alertmanager(
             httpx.get(f"{url}/boom", timeout=10)  # an unhandled error: an error webhook, refused
         refusing.wait_for(1, timeout=15)
 
-        def delivered() -> list[dict[str, Any]]:
+        def delivered(name: str) -> list[dict[str, Any]]:
             return [
                 alert
                 for note in _notifications(paging.pager)
                 for alert in note["alerts"]
-                if alert["labels"]["alertname"] == "WebhookDeliveryFailures"
+                if alert["labels"]["alertname"] == name
             ]
 
         alerts = _wait(
-            delivered, timeout=45, what="WebhookDeliveryFailures at the pager", log=_logs(prometheus)
+            lambda: delivered("WebhookDeliveryFailures"),
+            timeout=45,
+            what="WebhookDeliveryFailures at the pager",
+            log=_logs(prometheus),
+        )
+        internal = _wait(
+            lambda: delivered("AtomsOtelInternalErrors"),
+            timeout=45,
+            what="AtomsOtelInternalErrors at the pager",
+            log=_logs(prometheus),
         )
     finally:
         if prometheus is not None:
@@ -229,3 +246,5 @@ def test_a_rule_firing_in_prometheus_reaches_the_pager_through_alertmanager(
     assert alert["annotations"]["dashboard_url"].endswith(f"?var-job={SERVICE_JOB}")
     note = next(n for n in _notifications(paging.pager) if alert in n["alerts"])
     assert note["groupLabels"] == {"job": SERVICE_JOB} and note["receiver"] == "on-call"
+    assert internal[0]["labels"]["component"] == "traces export"
+    assert internal[0]["annotations"]["runbook_url"].endswith("#atomsotelinternalerrors")
