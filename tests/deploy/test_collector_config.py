@@ -16,29 +16,52 @@ def config() -> dict[str, Any]:
     return load_yaml(COLLECTOR_YAML)  # type: ignore[no-any-return]
 
 
+def _defined(config: dict[str, Any], kind: str) -> set[str]:
+    """Components a pipeline may name as ``kind``: connectors are both exporters and receivers."""
+    defined = set(config.get(kind) or {})
+    if kind in ("receivers", "exporters"):
+        defined |= set(config.get("connectors") or {})
+    return defined
+
+
 def test_every_pipeline_component_is_defined(config: dict[str, Any]) -> None:
-    """Each receiver, processor and exporter a pipeline names has a definition."""
+    """Each receiver, processor, exporter and connector a pipeline names has a definition."""
     for name, pipeline in config["service"]["pipelines"].items():
         for kind in KINDS:
             for component in pipeline.get(kind, []):
-                assert component in (config.get(kind) or {}), f"pipeline {name}: {kind} {component} undefined"
+                assert component in _defined(config, kind), f"pipeline {name}: {kind} {component} undefined"
         assert pipeline["receivers"] and pipeline["exporters"], f"pipeline {name} is missing ends"
 
 
 def test_every_defined_component_is_used(config: dict[str, Any]) -> None:
-    """No receiver, processor, exporter or extension is defined and then left out."""
+    """No receiver, processor, exporter, connector or extension is defined and then left out."""
     pipelines = config["service"]["pipelines"].values()
     for kind in KINDS:
         used = {component for pipeline in pipelines for component in pipeline.get(kind, [])}
-        assert set(config[kind]) == used, kind
+        assert _defined(config, kind) == used, kind
     assert set(config["extensions"]) == set(config["service"]["extensions"])
+
+
+def test_spanmetrics_and_servicegraph_turn_traces_into_metrics(config: dict[str, Any]) -> None:
+    """Both connectors read the traces pipeline and feed the metrics pipeline (to Prometheus), with
+    the names Grafana's Tempo datasource queries and exemplars on."""
+    pipelines = config["service"]["pipelines"]
+    for connector in ("spanmetrics", "servicegraph"):
+        assert connector in config["connectors"]
+        assert connector in pipelines["traces"]["exporters"]
+        assert connector in pipelines["metrics"]["receivers"]
+    spanmetrics = config["connectors"]["spanmetrics"]
+    assert spanmetrics["namespace"] == "traces.spanmetrics"
+    assert spanmetrics["exemplars"]["enabled"] is True
+    assert {"name": "http.route"} in spanmetrics["dimensions"]
 
 
 def test_traces_metrics_and_logs_each_have_a_pipeline_to_their_backend(config: dict[str, Any]) -> None:
     """Traces go to Tempo by OTLP, metrics to the Prometheus exporter, logs to Loki's OTLP endpoint."""
     pipelines = config["service"]["pipelines"]
     exporters = config["exporters"]
-    assert [exporters[e]["endpoint"] for e in pipelines["traces"]["exporters"]] == ["tempo:4317"]
+    trace_exporters = [e for e in pipelines["traces"]["exporters"] if e not in config["connectors"]]
+    assert [exporters[e]["endpoint"] for e in trace_exporters] == ["tempo:4317"]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert [exporters[e]["endpoint"] for e in pipelines["logs"]["exporters"]] == ["http://loki:3100/otlp"]
 
@@ -81,3 +104,8 @@ def test_the_health_check_extension_is_enabled(config: dict[str, Any]) -> None:
     """health_check answers on 13133 for container and Kubernetes probes."""
     assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
     assert "health_check" in config["service"]["extensions"]
+
+
+def test_the_prometheus_exporter_serves_openmetrics_so_exemplars_survive(config: dict[str, Any]) -> None:
+    """enable_open_metrics: the exemplars the SDK samples reach Prometheus (test_exemplars.py)."""
+    assert config["exporters"]["prometheus"]["enable_open_metrics"] is True

@@ -8,9 +8,29 @@ from typing import Any
 
 import pytest
 
-from tests.support.stack import COLLECTOR_YAML, CONFIG, PROMETHEUS_YML, ROOT, load_yaml
+from tests.support.stack import (
+    ALERTMANAGER_YML,
+    COLLECTOR_YAML,
+    COMPOSE_PROMETHEUS3,
+    COMPOSE_PUSH,
+    CONFIG,
+    PROMETHEUS_OTLP_YML,
+    PROMETHEUS_PUSH_YML,
+    PROMETHEUS_YML,
+    ROOT,
+    load_yaml,
+)
 
-STACK = {"atoms-service", "otel-collector", "prometheus", "grafana", "tempo", "loki"}
+STACK = {
+    "atoms-service",
+    "otel-collector",
+    "prometheus",
+    "alertmanager",
+    "alert-receiver",
+    "grafana",
+    "tempo",
+    "loki",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +47,7 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_compose_brings_up_the_whole_stack(compose: dict[str, Any]) -> None:
-    """The service, the Collector, Prometheus, Grafana, Tempo and Loki are all defined."""
+    """The service, the Collector, Prometheus, Alertmanager (and a receiver), Grafana, Tempo and Loki."""
     assert set(compose["services"]) == STACK
 
 
@@ -86,6 +106,7 @@ def test_published_ports_are_the_ones_the_services_listen_on(compose: dict[str, 
             collector["extensions"]["health_check"]["endpoint"].rsplit(":", 1)[1],
         },
         "prometheus": {"9090"},
+        "alertmanager": {"9093"},
         "grafana": {"3000"},
     }
     for name, ports in listening.items():
@@ -100,6 +121,9 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
     texts = [
         COLLECTOR_YAML.read_text(),
         PROMETHEUS_YML.read_text(),
+        PROMETHEUS_PUSH_YML.read_text(),
+        PROMETHEUS_OTLP_YML.read_text(),
+        ALERTMANAGER_YML.read_text(),
         (CONFIG / "grafana/provisioning/datasources/datasources.yml").read_text(),
         str(compose["services"]["atoms-service"]["environment"]),
     ]
@@ -110,10 +134,21 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
     assert hosts and hosts <= set(compose["services"]), hosts - set(compose["services"])
 
 
-def test_the_service_pushes_otlp_to_the_collector(compose: dict[str, Any]) -> None:
-    """The example service's OTLP endpoint is the Collector's OTLP/HTTP receiver."""
+def test_the_service_pushes_traces_and_logs_to_the_collector(compose: dict[str, Any]) -> None:
+    """The example service sends traces and logs to the Collector's OTLP/HTTP receiver (metrics are
+    scraped: test_one_metrics_path.py)."""
     environment = compose["services"]["atoms-service"]["environment"]
-    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://otel-collector:4318/v1/traces"
+    assert environment["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://otel-collector:4318/v1/logs"
+
+
+def test_the_push_overlay_mounts_files_that_exist_and_services_of_the_stack(compose: dict[str, Any]) -> None:
+    """docker-compose.push.yml only changes services the main file defines, with files that exist."""
+    overlay = load_yaml(COMPOSE_PUSH)
+    assert set(overlay["services"]) <= set(compose["services"])
+    for service in overlay["services"].values():
+        for source, _ in _mounts(service):
+            assert (ROOT / source).exists(), source
 
 
 def test_the_service_image_is_built_from_files_that_exist(compose: dict[str, Any]) -> None:
@@ -136,7 +171,7 @@ def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if "image" in service:
             image, _, tag = service["image"].rpartition(":")
-            assert image and re.fullmatch(r"v?\d+(\.\d+)+", tag), name
+            assert image and re.fullmatch(r"v?\d+(\.\d+)+(-[a-z]+)?", tag), name
 
 
 def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> None:
@@ -149,3 +184,35 @@ def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> Non
     probe = " ".join(compose["services"]["atoms-service"]["healthcheck"]["test"])
     assert "http://127.0.0.1:8000/health/live" in probe
     assert "/health/live" in {r.path for r in router.routes if isinstance(r, APIRoute)}
+
+
+def test_the_prometheus3_overlay_receives_otlp_metrics_from_the_service(compose: dict[str, Any]) -> None:
+    """docker-compose.prometheus3.yml runs Prometheus 3 with its OTLP receiver and exemplar storage,
+    points the service's metrics at it, and mounts prometheus.otlp.yml, which scrapes no service."""
+    overlay = load_yaml(COMPOSE_PROMETHEUS3)["services"]
+    assert set(overlay) <= set(compose["services"])
+    image, _, tag = overlay["prometheus"]["image"].rpartition(":")
+    assert image == "prom/prometheus" and tag.startswith("v3.")
+    assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"} <= set(
+        overlay["prometheus"]["command"]
+    )
+    assert overlay["prometheus"]["volumes"] == [
+        "./collector-config/prometheus.otlp.yml:/etc/prometheus/prometheus.yml:ro"
+    ]
+    environment = overlay["atoms-service"]["environment"]
+    assert (
+        environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == "http://prometheus:9090/api/v1/otlp/v1/metrics"
+    )
+
+
+def test_the_otlp_prometheus_config_promotes_few_attributes_and_keeps_the_names() -> None:
+    """prometheus.otlp.yml: a few resource attributes promoted (never service.instance.id, which is
+    already the instance), names translated as /metrics spells them, out-of-order samples accepted,
+    and no job that scrapes the service (one path)."""
+    config = load_yaml(PROMETHEUS_OTLP_YML)
+    promoted = config["otlp"]["promote_resource_attributes"]
+    assert 0 < len(promoted) <= 3 and "service.instance.id" not in promoted
+    assert config["otlp"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert config["storage"]["tsdb"]["out_of_order_time_window"]
+    assert "atoms-service" not in {job["job_name"] for job in config["scrape_configs"]}
+    assert config["rule_files"] == load_yaml(ROOT / "collector-config/prometheus.yml")["rule_files"]

@@ -87,9 +87,12 @@ class Prometheus:
         stop_process(self.process, timeout=15)
 
 
-def start_prometheus(workdir: Path, config: dict[str, Any], *, timeout: float = 20.0) -> Prometheus:
+def start_prometheus(
+    workdir: Path, config: dict[str, Any], *, timeout: float = 20.0, extra_args: tuple[str, ...] = ()
+) -> Prometheus:
     """Start Prometheus on a free loopback port with ``config`` (a prometheus.yml as a dict) and a
-    TSDB under ``workdir``. Stop it with :meth:`Prometheus.stop`."""
+    TSDB under ``workdir``; ``extra_args`` are further flags (feature flags, resend delay). Stop it
+    with :meth:`Prometheus.stop`."""
     binary = prometheus_binary()
     port = free_port()
     config_file = workdir / "prometheus.yml"
@@ -102,6 +105,7 @@ def start_prometheus(workdir: Path, config: dict[str, Any], *, timeout: float = 
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(log_file, "wb"),  # noqa: SIM115 - closed with the process

@@ -4,7 +4,9 @@ PromQL of every dashboard panel and rule, and the metric names each expression r
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +14,22 @@ from typing import Any
 
 import yaml
 
+from tests.support.net import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
 DASHBOARDS = CONFIG / "grafana" / "dashboards"
 RULES = CONFIG / "alert-rules.yml"
 RULE_TESTS = CONFIG / "alert-rules.test.yml"
 PROMETHEUS_YML = CONFIG / "prometheus.yml"
+PROMETHEUS_PUSH_YML = CONFIG / "prometheus.push.yml"
+ALERTMANAGER_YML = CONFIG / "alertmanager.yml"
 COLLECTOR_YAML = CONFIG / "otel-collector.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_PUSH = ROOT / "docker-compose.push.yml"
+COMPOSE_PROMETHEUS3 = ROOT / "docker-compose.prometheus3.yml"
+PROMETHEUS_OTLP_YML = CONFIG / "prometheus.otlp.yml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 SERVICE_JOB = "atoms-service"
 
 # The seed's "Prometheus Queries", verbatim.
@@ -50,8 +60,44 @@ def stack_service_command(port: int, *uvicorn_options: str) -> list[str]:
     ]
 
 
+def start_stack_service(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve examples/stack_service.py under uvicorn on a free loopback port with ``env`` (this
+    worktree first on the path); returns the process (stop it by PID) and its base URL."""
+    port = free_port()
+    env = {**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    log_path = workdir / f"service-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        stack_service_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port, timeout=30, process=process)
+    except Exception:
+        process.kill()
+        process.wait(timeout=5)
+        raise RuntimeError(log_path.read_text(errors="replace")) from None
+    return process, f"http://127.0.0.1:{port}"
+
+
+def environment_without_otlp() -> dict[str, str]:
+    """This process's environment without any OTEL_EXPORTER_OTLP_* or OTEL_SDK_DISABLED."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OTEL_EXPORTER_OTLP") and k != "OTEL_SDK_DISABLED"
+    }
+
+
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def compose_service_environment(*files: Path, service: str = "atoms-service") -> dict[str, str]:
+    """The environment compose gives ``service`` with ``files`` layered in order (later files win)."""
+    environment: dict[str, str] = {}
+    for path in files:
+        environment.update(load_yaml(path)["services"].get(service, {}).get("environment", {}))
+    return {key: str(value) for key, value in environment.items()}
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -67,12 +113,16 @@ class Query:
     expr: str
 
     def rendered(self, job: str = SERVICE_JOB, rate_interval: str = "5m", range_: str = "5m") -> str:
-        """The expression as Grafana sends it, with its variables filled in (windows of 5 minutes by
-        default, so a test's burst of traffic stays in every window while the test queries)."""
+        """The expression as Grafana sends it, with its variables filled in: ``job``, All (``.*``) for
+        instance, route and tool, windows of 5 minutes by default (so a test's burst of traffic stays
+        in every window while the test queries)."""
         return (
             self.expr.replace("$__rate_interval", rate_interval)
             .replace("$__range", range_)
             .replace("$job", job)
+            .replace("$instance", ".*")  # the multi-value variables' All
+            .replace("$route", ".*")
+            .replace("$tool", ".*")
         )
 
 
