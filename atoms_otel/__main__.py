@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from atoms_otel import demo
 from atoms_otel._version import __version__
-from atoms_otel.base.settings import env_vars
+from atoms_otel.base.settings import describe_environment
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atoms-otel", description="atoms_otel command-line helpers")
     parser.add_argument("--version", action="version", version=f"atoms-otel {__version__}")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("env", help="list the environment variables atoms_otel reads")
+    commands.add_parser(
+        "env", help="list the environment variables atoms_otel reads, with their values and sources"
+    )
     demo.add_arguments(
         commands.add_parser(
             "demo",
@@ -25,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "env":
-        for var, setting in sorted(env_vars().items()):
-            print(f"{var:<40} {setting}")
+        for line in describe_environment(os.environ):
+            print(line)
         return 0
     if args.command == "demo":
         return demo.run(demo.options_from(args))

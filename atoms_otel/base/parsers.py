@@ -216,3 +216,28 @@ def paths(value: Any) -> tuple[str, ...]:
         if not path.startswith("/"):
             raise Invalid(f"each path must start with '/'; got {path!r}")
     return found
+
+
+def exporters(*allowed: str) -> Callable[[Any], tuple[str, ...]]:
+    """``OTEL_*_EXPORTER``: a comma-separated list of exporter names; ``none`` alone means none."""
+
+    def parse(value: Any) -> tuple[str, ...]:
+        names = tuple(n.strip().lower() for n in text(value).split(",") if n.strip())
+        unknown = [n for n in names if n not in (*allowed, "none")]
+        if unknown or not names:
+            raise Invalid(f"expected a comma-separated list of {', '.join((*allowed, 'none'))}")
+        if "none" in names and len(names) > 1:
+            raise Invalid("'none' cannot be combined with other exporters")
+        return () if names == ("none",) else names
+
+    return parse
+
+
+def unsupported(reason: str) -> Callable[[Any], None]:
+    """A variable atoms_otel cannot honour: set, it fails configure() with ``reason``."""
+
+    def parse(value: Any) -> None:
+        if text(value):
+            raise Invalid(reason)
+
+    return parse

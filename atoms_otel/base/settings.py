@@ -22,7 +22,17 @@ from atoms_otel.base import parsers as p
 from atoms_otel.base.parsers import ConfigurationError, Invalid
 from atoms_otel.base.scrubbing import mask_url
 
-__all__ = ["PARAMS", "SECRET", "ConfigurationError", "Param", "Settings", "describe", "env_vars", "resolve"]
+__all__ = [
+    "PARAMS",
+    "SECRET",
+    "ConfigurationError",
+    "Param",
+    "Settings",
+    "describe",
+    "describe_environment",
+    "env_vars",
+    "resolve",
+]
 
 SECRET: Final = "'***'"
 """What a repr shows instead of a secret value."""
@@ -105,6 +115,30 @@ class Settings:
     otlp_timeout_s: float = setting(
         "ATOMS_OTEL_EXPORT_TIMEOUT_S", parse=p.number(minimum=0.1, maximum=120), default=5.0,
         argument=False, doc="seconds per export attempt chain",
+    )  # fmt: skip
+    otlp_timeout_ms: int | None = setting(
+        "OTEL_EXPORTER_OTLP_TIMEOUT", parse=p.integer(minimum=100), default=None, argument=False,
+        doc="the OTel spec's export timeout in milliseconds (ATOMS_OTEL_EXPORT_TIMEOUT_S wins if set)",
+    )  # fmt: skip
+    traces_exporter: tuple[str, ...] | None = setting(
+        "OTEL_TRACES_EXPORTER", parse=p.exporters("otlp", "console"), default=None, argument=False,
+        doc="otlp (default when an endpoint is set), console, or none",
+    )  # fmt: skip
+    metrics_exporter: tuple[str, ...] | None = setting(
+        "OTEL_METRICS_EXPORTER", parse=p.exporters("otlp", "console", "prometheus"), default=None,
+        argument=False, doc="otlp (default with an endpoint), console, prometheus (/metrics only), or none",
+    )  # fmt: skip
+    logs_exporter: tuple[str, ...] | None = setting(
+        "OTEL_LOGS_EXPORTER", parse=p.exporters("otlp", "console"), default=None, argument=False,
+        doc="otlp (default when an endpoint is set), console, or none",
+    )  # fmt: skip
+    config_file: None = setting(
+        "OTEL_CONFIG_FILE",
+        parse=p.unsupported(
+            "declarative configuration files are not supported by atoms_otel (it builds its pipeline "
+            "from configure() and the OTEL_* variables); unset OTEL_CONFIG_FILE"
+        ),
+        default=None, argument=False, doc="refused: atoms_otel does not read declarative configuration files",
     )  # fmt: skip
     log_level: int = setting(
         "ATOMS_OTEL_LOG_LEVEL", parse=p.log_level, default=logging.INFO,
@@ -203,6 +237,13 @@ class Settings:
             "metrics": self.otlp_metrics_endpoint,
             "logs": self.otlp_logs_endpoint,
         }[signal]
+        chosen = {
+            "traces": self.traces_exporter,
+            "metrics": self.metrics_exporter,
+            "logs": self.logs_exporter,
+        }
+        if chosen[signal] is not None and "otlp" not in chosen[signal]:  # type: ignore[operator]
+            return None
         if specific:
             return specific
         if not self.otlp_endpoint:
@@ -303,6 +344,9 @@ def _derive(values: dict[str, Any], sources: dict[str, str], environ: Mapping[st
     if values["trace_sampler_arg"] is None and values["trace_sampler"].endswith("traceidratio"):
         values["trace_sampler_arg"] = 1.0
     values["excluded_urls"] = tuple(values["excluded_urls"])
+    if values["otlp_timeout_ms"] is not None and sources["otlp_timeout_s"] == "default":
+        values["otlp_timeout_s"] = min(values["otlp_timeout_ms"] / 1000.0, 120.0)
+        sources["otlp_timeout_s"] = "OTEL_EXPORTER_OTLP_TIMEOUT"
 
 
 _ENV_NAME = re.compile(r"^(OTEL|ATOMS_OTEL)_[A-Z0-9_]+$")
@@ -320,3 +364,19 @@ def describe(names: tuple[str, ...] = ARGUMENTS) -> str:
         row = next(r for r in PARAMS if r.name == name)
         lines.append(f"    {name}: {row.doc} ({', '.join(row.env)}).")
     return "\n".join(lines)
+
+
+def describe_environment(environ: Mapping[str, str]) -> list[str]:
+    """One line per variable read: name, setting, the value in effect (secrets as ``'***'``) and
+    where it came from; or the configuration errors ``configure()`` would raise."""
+    try:
+        settings = resolve({}, environ)
+    except ConfigurationError as exc:
+        return [str(exc)]
+    lines = []
+    for var, name in sorted(env_vars().items()):
+        row = next(r for r in PARAMS if r.name == name)
+        source = settings.sources.get(name, "default")
+        shown = _shown(row, getattr(settings, name)) if source != "default" or name in environ else "-"
+        lines.append(f"{var:<44} {name:<28} {shown:<24} {source if var in environ else 'default'}")
+    return lines

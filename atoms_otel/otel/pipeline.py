@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
     LogRecordExporter,
     SimpleLogRecordProcessor,
 )
@@ -34,6 +35,7 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
@@ -243,7 +245,10 @@ def build_pipeline(
         logger_provider=_logger_provider(plan, resource, log_processors, log_exporters),
         prometheus_reader=prometheus_reader,
         prometheus_registry=registry,
-        exports_logs="logs" in destinations or bool(log_exporters) or bool(log_processors),
+        exports_logs="logs" in destinations
+        or bool(log_exporters)
+        or bool(log_processors)
+        or "console" in (settings.logs_exporter or ()),
         destinations=destinations,
         exporters=plan.otlp_exporters,
     )
@@ -264,7 +269,7 @@ def _tracer_provider(
         plan.otlp_exporters.append(guarded)
         batch = SimpleSpanProcessor if plan.simple_export else BatchSpanProcessor
         provider.add_span_processor(batch(guarded))
-    if settings.console_spans:
+    if settings.console_spans or "console" in (settings.traces_exporter or ()):
         provider.add_span_processor(
             SimpleSpanProcessor(GuardedSpanExporter(ConsoleSpanExporter(), scrubber, "console"))
         )
@@ -287,6 +292,13 @@ def _meter_provider(
                 guarded,
                 export_interval_millis=settings.metric_export_interval_ms,
                 export_timeout_millis=settings.otlp_timeout_s * 1000,
+            )
+        )
+    if "console" in (settings.metrics_exporter or ()):
+        readers.append(
+            PeriodicExportingMetricReader(
+                GuardedMetricExporter(ConsoleMetricExporter(), "console"),
+                export_interval_millis=settings.metric_export_interval_ms,
             )
         )
     pushes = "metrics" in plan.destinations or extra
@@ -318,6 +330,8 @@ def _logger_provider(
         plan.otlp_exporters.append(guarded)
         batch = SimpleLogRecordProcessor if plan.simple_export else BatchLogRecordProcessor
         provider.add_log_record_processor(batch(guarded))
+    if "console" in (plan.settings.logs_exporter or ()):
+        exporters = [*exporters, ConsoleLogRecordExporter()]
     for exporter in exporters:
         provider.add_log_record_processor(
             SimpleLogRecordProcessor(GuardedLogExporter(exporter, plan.scrubber, type(exporter).__name__))
