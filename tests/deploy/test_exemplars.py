@@ -15,8 +15,6 @@ span_id). That leg is verified by construction, and DEPLOYMENT_GUIDE.md says so.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from tests.support.collector import rotel_binary
-from tests.support.net import free_port, require_binary, stop_process, wait_for_port
+from tests.support.collector import start_collector
+from tests.support.net import stop_process
 from tests.support.prometheus import Prometheus, start_prometheus
 from tests.support.stack import (
     COMPOSE,
@@ -54,33 +52,6 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _start_rotel(workdir: Path, out: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = require_binary(rotel_binary(), "rotel-agent (pip install rotel==0.0.1a15)")
-    http_port, grpc_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "start",
-            "--otlp-http-endpoint",
-            f"127.0.0.1:{http_port}",
-            "--otlp-grpc-endpoint",
-            f"127.0.0.1:{grpc_port}",
-            "--exporter",
-            "blackhole",
-            *("--otlp-with-trace-processor", str(SINK)),
-            *("--otlp-with-logs-processor", str(SINK)),
-            *("--otlp-with-metrics-processor", str(SINK)),
-            *("--pid-file", str(workdir / "rotel.pid")),
-            *("--log-file", str(workdir / "rotel.log")),
-        ],
-        env={**os.environ, "ATOMS_EXEMPLAR_FILE": str(out)},
-        stdout=open(workdir / "rotel.stdout", "wb"),  # noqa: SIM115 - closed with the process
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(http_port, timeout=10, process=process)
-    return process, f"http://127.0.0.1:{http_port}"
 
 
 def _openmetrics_endpoint(exemplars: list[dict[str, Any]], instance: str) -> ThreadingHTTPServer:
@@ -132,7 +103,8 @@ class Exemplars:
 def exemplars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exemplars]:
     workdir = tmp_path_factory.mktemp("exemplars")
     out = workdir / "received.jsonl"
-    rotel, endpoint = _start_rotel(workdir, out)
+    rotel = start_collector(workdir, sink=SINK, env={"ATOMS_EXEMPLAR_FILE": str(out)})
+    endpoint = rotel.http_endpoint
     service = prometheus = server = None
     try:
         env = {
@@ -180,7 +152,7 @@ def exemplars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exemplars]:
             server.server_close()
         if service is not None:
             stop_process(service, timeout=10)
-        stop_process(rotel, timeout=5)
+        rotel.stop()
 
 
 def _latency_exemplar_queries() -> list[str]:

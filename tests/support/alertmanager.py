@@ -4,7 +4,6 @@ config and run a real Alertmanager on loopback, clustering off, stopped by PID."
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.net import free_port, require_binary, stop_process, wait_for_port
+from tests.support.net import free_port, require_binary, stop_process, wait_until_ready
 
 
 def amtool() -> str:
@@ -67,15 +66,5 @@ def start_alertmanager(workdir: Path, config: dict[str, Any], *, timeout: float 
         stderr=open(log_file, "wb"),  # noqa: SIM115 - closed with the process
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_port(port, timeout=timeout, process=process)
-        deadline = time.monotonic() + timeout
-        while httpx.get(f"{url}/-/ready", timeout=2).status_code != 200:
-            if time.monotonic() > deadline:
-                raise TimeoutError("Alertmanager did not become ready")
-            time.sleep(0.1)
-    except Exception:
-        process.kill()
-        process.wait(timeout=5)
-        raise
+    wait_until_ready(url, port, process, timeout=timeout, what="Alertmanager")
     return Alertmanager(url=url, address=f"127.0.0.1:{port}", process=process, log_file=log_file)

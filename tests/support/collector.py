@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,20 @@ class Collector:
         stop_process(self.process, timeout=5)
 
 
-def start_collector(workdir: Path, *, http_port: int | None = None) -> Collector:
+def start_collector(
+    workdir: Path,
+    *,
+    http_port: int | None = None,
+    sink: Path = SINK,
+    env: Mapping[str, str] | None = None,
+) -> Collector:
+    """rotel on free loopback ports, every signal handed to the Python ``sink`` processor (by default
+    the one writing ``received.jsonl``); ``env`` adds variables for the sink."""
     binary = require_binary(rotel_binary(), "rotel-agent (pip install rotel==0.0.1a15)")
     http_port, grpc_port = http_port or free_port(), free_port()
     sink_file = workdir / "received.jsonl"
     log_file = workdir / "rotel.log"
-    env = {**os.environ, "ATOMS_SINK_FILE": str(sink_file)}
+    environment = {**os.environ, "ATOMS_SINK_FILE": str(sink_file), **(env or {})}
     process = subprocess.Popen(
         [
             binary,
@@ -90,17 +98,17 @@ def start_collector(workdir: Path, *, http_port: int | None = None) -> Collector
             "--exporter",
             "blackhole",
             "--otlp-with-trace-processor",
-            str(SINK),
+            str(sink),
             "--otlp-with-logs-processor",
-            str(SINK),
+            str(sink),
             "--otlp-with-metrics-processor",
-            str(SINK),
+            str(sink),
             "--pid-file",
             str(workdir / "rotel.pid"),
             "--log-file",
             str(log_file),
         ],
-        env=env,
+        env=environment,
         stdout=open(workdir / "rotel.stdout", "wb"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,
     )

@@ -10,6 +10,7 @@ import subprocess
 import time
 from typing import NoReturn
 
+import httpx
 import pytest
 
 
@@ -59,3 +60,21 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> 
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+def wait_until_ready(
+    url: str, port: int, process: subprocess.Popen[bytes], *, timeout: float, what: str
+) -> None:
+    """Wait for the port, then for ``GET {url}/-/ready`` to answer 200 (Prometheus, Alertmanager);
+    kill the process and re-raise if it does not come up in time."""
+    try:
+        wait_for_port(port, timeout=timeout, process=process)
+        deadline = time.monotonic() + timeout
+        while httpx.get(f"{url}/-/ready", timeout=2).status_code != 200:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not become ready")
+            time.sleep(0.1)
+    except Exception:
+        process.kill()
+        process.wait(timeout=5)
+        raise

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.net import free_port, require_binary, stop_process, wait_for_port
+from tests.support.net import free_port, require_binary, stop_process, wait_until_ready
 
 
 def promtool() -> str:
@@ -111,15 +111,5 @@ def start_prometheus(
         stderr=open(log_file, "wb"),  # noqa: SIM115 - closed with the process
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_port(port, timeout=timeout, process=process)
-        deadline = time.monotonic() + timeout
-        while httpx.get(f"{url}/-/ready", timeout=2).status_code != 200:
-            if time.monotonic() > deadline:
-                raise TimeoutError("Prometheus did not become ready")
-            time.sleep(0.1)
-    except Exception:
-        process.kill()
-        process.wait(timeout=5)
-        raise
+    wait_until_ready(url, port, process, timeout=timeout, what="Prometheus")
     return Prometheus(url=url, process=process, config_file=config_file, log_file=log_file)
