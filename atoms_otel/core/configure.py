@@ -16,10 +16,6 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from opentelemetry import metrics as metrics_api
-from opentelemetry import trace as trace_api
-from opentelemetry._logs import NoOpLoggerProvider
-
 from atoms_otel.base import guard as _guard
 from atoms_otel.base import scrubbing as _scrubbing
 from atoms_otel.base.scrubbing import Scrubber, ScrubbingOptions
@@ -117,14 +113,10 @@ def _build(
 
 
 def _delegate_to(pipeline: Pipeline | None) -> None:
-    if pipeline is not None:
-        _proxy.TRACER_PROVIDER.set_delegate(pipeline.tracer_provider)
-        _proxy.METER_PROVIDER.set_delegate(pipeline.meter_provider)
-        _proxy.LOGGER_PROVIDER.set_delegate(pipeline.logger_provider)
+    if pipeline is None:
+        _proxy.delegate_to()  # no-ops: OTEL_SDK_DISABLED
     else:
-        _proxy.TRACER_PROVIDER.set_delegate(trace_api.NoOpTracerProvider())
-        _proxy.METER_PROVIDER.set_delegate(metrics_api.NoOpMeterProvider())
-        _proxy.LOGGER_PROVIDER.set_delegate(NoOpLoggerProvider())
+        _proxy.delegate_to(pipeline.tracer_provider, pipeline.meter_provider, pipeline.logger_provider)
 
 
 def _install_logging(

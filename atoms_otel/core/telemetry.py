@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
-from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.sdk.metrics.export import MetricsData
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -266,9 +265,7 @@ class Telemetry:
             if current is None:
                 return
             current.retire(self.events)
-            _proxy.TRACER_PROVIDER.set_delegate(trace_api.NoOpTracerProvider())
-            _proxy.METER_PROVIDER.set_delegate(metrics_api.NoOpMeterProvider())
-            _proxy.LOGGER_PROVIDER.set_delegate(NoOpLoggerProvider())
+            _proxy.delegate_to()  # no-ops
             _scrubbing.set_active_scrubber(_scrubbing.Scrubber())
 
     @contextlib.asynccontextmanager

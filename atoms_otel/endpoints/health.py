@@ -13,12 +13,19 @@ from atoms_otel.endpoints import views as api_views
 from atoms_otel.endpoints.models import HealthJsonResponse, LivenessResponse, ReadinessResponse
 from atoms_otel.plugins.health import HealthMonitor, HealthStatus
 
-__all__ = ["HEALTH_JSON_SCHEMA", "HealthEndpoints", "wants_health_json"]
+__all__ = [
+    "HEALTH_JSON_SCHEMA",
+    "MAX_ACCEPT_CHARS",
+    "MAX_ACCEPT_ITEMS",
+    "HealthEndpoints",
+    "wants_health_json",
+]
 
 _DRAINING: Final = "atoms_otel_draining"
 _HEALTH_JSON: Final = "application/health+json"
-_MAX_ACCEPT_CHARS: Final = 4096
-_MAX_ACCEPT_ITEMS: Final = 32
+MAX_ACCEPT_CHARS: Final = 4096
+"""How much of an ``Accept``-style header any endpoint reads."""
+MAX_ACCEPT_ITEMS: Final = 32
 
 
 def wants_health_json(accept: str | None) -> bool:
@@ -30,7 +37,7 @@ def wants_health_json(accept: str | None) -> bool:
     if not accept:
         return False
     health = plain = 0.0
-    for item in accept[:_MAX_ACCEPT_CHARS].split(",")[:_MAX_ACCEPT_ITEMS]:
+    for item in accept[:MAX_ACCEPT_CHARS].split(",")[:MAX_ACCEPT_ITEMS]:
         media, *params = item.split(";")
         quality = 1.0
         for param in params:

@@ -44,7 +44,12 @@ from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.endpoints import page
 from atoms_otel.endpoints import views as api_views
 from atoms_otel.endpoints.auth import bearer, metrics_token_check, token_check, token_matches
-from atoms_otel.endpoints.health import HEALTH_JSON_SCHEMA, HealthEndpoints
+from atoms_otel.endpoints.health import (
+    HEALTH_JSON_SCHEMA,
+    MAX_ACCEPT_CHARS,
+    MAX_ACCEPT_ITEMS,
+    HealthEndpoints,
+)
 from atoms_otel.endpoints.models import (
     DashboardResponse,
     ErrorResponse,
@@ -61,8 +66,6 @@ from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 __all__ = ["build_router"]
 
 _ACCEPT_HTML: Final = "text/html"
-_MAX_ACCEPT_CHARS: Final = 4096
-_MAX_ACCEPT_ITEMS: Final = 32
 _MAX_FORM_BYTES: Final = 4096
 _METRIC_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,254}")  # always fullmatch()ed
 _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {401: {"model": ErrorResponse}}
@@ -99,7 +102,7 @@ class _NoSniffRoute(APIRoute):
 
 def _accepts_gzip(accept_encoding: str) -> bool:
     """``gzip`` listed in ``Accept-Encoding`` without ``q=0``."""
-    for item in accept_encoding.split(",")[:_MAX_ACCEPT_ITEMS]:
+    for item in accept_encoding.split(",")[:MAX_ACCEPT_ITEMS]:
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() == "gzip":
             return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
@@ -112,11 +115,11 @@ class ApiEndpoints(HealthEndpoints):
     def metrics(self, request: Request) -> Response:
         """Every metric: text 0.0.4 by default, OpenMetrics 1.0 when ``Accept`` asks for
         ``application/openmetrics-text``, gzip-compressed when ``Accept-Encoding`` allows it."""
-        accept = request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]
+        accept = request.headers.get("accept", "")[:MAX_ACCEPT_CHARS]
         openmetrics = "application/openmetrics-text" in accept
         body = self.telemetry.metrics_text(openmetrics=openmetrics)
         headers = {"Vary": "Accept, Accept-Encoding"}
-        if _accepts_gzip(request.headers.get("accept-encoding", "")[:_MAX_ACCEPT_CHARS]):
+        if _accepts_gzip(request.headers.get("accept-encoding", "")[:MAX_ACCEPT_CHARS]):
             body = gzip.compress(body, compresslevel=5)
             headers["Content-Encoding"] = "gzip"
         media_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE_LATEST
@@ -206,7 +209,7 @@ class ApiEndpoints(HealthEndpoints):
             )
         ):
             headers["WWW-Authenticate"] = 'Bearer realm="atoms_otel"'
-            if _ACCEPT_HTML in request.headers.get("accept", "")[:_MAX_ACCEPT_CHARS]:
+            if _ACCEPT_HTML in request.headers.get("accept", "")[:MAX_ACCEPT_CHARS]:
                 login = page.render_login(nonce, rejected=token is not None and request.method == "POST")
                 return HTMLResponse(login, status_code=401, headers=headers)
             return JSONResponse(

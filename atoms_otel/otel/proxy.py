@@ -22,7 +22,13 @@ from opentelemetry.util.types import Attributes
 
 from atoms_otel.base.compat import API_GAUGE as APIGauge
 
-__all__ = ["ProxyLoggerProvider", "ProxyMeterProvider", "ProxyTracerProvider"]
+__all__ = [
+    "ProxyLoggerProvider",
+    "ProxyMeterProvider",
+    "ProxyTracerProvider",
+    "delegate_to",
+    "install_globals",
+]
 
 
 def _scope_key(
@@ -345,3 +351,14 @@ def install_globals() -> list[str]:
         if logs_api.get_logger_provider() is not LOGGER_PROVIDER:
             taken.append("logs")
         return taken
+
+
+def delegate_to(
+    tracer_provider: trace_api.TracerProvider | None = None,
+    meter_provider: metrics_api.MeterProvider | None = None,
+    logger_provider: logs_api.LoggerProvider | None = None,
+) -> None:
+    """Point the three global proxies at these SDK providers (no-ops where ``None``)."""
+    TRACER_PROVIDER.set_delegate(tracer_provider or trace_api.NoOpTracerProvider())
+    METER_PROVIDER.set_delegate(meter_provider or metrics_api.NoOpMeterProvider())
+    LOGGER_PROVIDER.set_delegate(logger_provider or logs_api.NoOpLoggerProvider())

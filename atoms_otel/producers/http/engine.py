@@ -163,6 +163,7 @@ class _Pass:
             incoming = read_headers(scope.get("headers") or ())
             state.correlation_id = incoming.correlation_id or new_request_id()
             state.echo_request_id = incoming.via_request_id
+            state.host, state.user_agent = incoming.host, incoming.user_agent
             self.tokens = (correlation_id_var.set(state.correlation_id), request_path_var.set(scope["path"]))
             # Continue the caller's trace, unless a server span is already current (FastAPI's
             # native telemetry, or another instrumentor, outside us did that already): attaching

@@ -49,12 +49,14 @@ def new_request_id() -> str:
 class IncomingHeaders:
     """What the middleware needs from the request headers, read in one pass."""
 
-    __slots__ = ("carrier", "correlation_id", "via_request_id")
+    __slots__ = ("carrier", "correlation_id", "host", "user_agent", "via_request_id")
 
     def __init__(self) -> None:
         self.correlation_id: str | None = None
         self.via_request_id = False
         self.carrier: dict[str, str] | None = None
+        self.host: bytes | None = None
+        self.user_agent: bytes | None = None
 
     def parent_context(self) -> Context | None:
         """The caller's trace context and baggage, or ``None`` when the caller sent none."""
@@ -88,6 +90,10 @@ def read_headers(raw: Iterable[tuple[bytes, bytes]]) -> IncomingHeaders:
             correlation = value
         elif name == REQUEST_ID_HEADER:
             request_id = value
+        elif name == b"host":
+            found.host = value
+        elif name == b"user-agent":
+            found.user_agent = value
         elif name in fields:
             if found.carrier is None:
                 found.carrier = {}

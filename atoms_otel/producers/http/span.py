@@ -43,13 +43,14 @@ def server_span(telemetry: Telemetry, scope: Scope, state: RequestState) -> tupl
         "HTTP" if method == "_OTHER" else method, kind=SpanKind.SERVER, attributes=attributes
     )
     if span.is_recording():  # a span the sampler dropped gets no more work
-        span.set_attributes(request_attributes(scope))
+        span.set_attributes(request_attributes(scope, state))
     return span, True
 
 
-def request_attributes(scope: Scope) -> dict[str, Any]:
-    """The HTTP server span's recommended attributes (semantic conventions) from the ASGI scope;
-    client-controlled values are bounded (``url.query`` is also scrubbed on export)."""
+def request_attributes(scope: Scope, state: RequestState) -> dict[str, Any]:
+    """The HTTP server span's recommended attributes (semantic conventions) from the ASGI scope and
+    the headers the owner layer read; client-controlled values are bounded (``url.query`` is also
+    scrubbed on export)."""
     attributes: dict[str, Any] = {}
     if version := scope.get("http_version"):
         attributes["network.protocol.version"] = version
@@ -58,12 +59,9 @@ def request_attributes(scope: Scope) -> dict[str, Any]:
     client = scope.get("client")
     if client:
         attributes["client.address"] = client[0]
-    host: bytes | None = None
-    for name, value in scope.get("headers") or ():
-        if name == b"host":
-            host = value
-        elif name == b"user-agent":
-            attributes["user_agent.original"] = value[:_MAX_USER_AGENT].decode("latin-1")
+    if state.user_agent is not None:
+        attributes["user_agent.original"] = state.user_agent[:_MAX_USER_AGENT].decode("latin-1")
+    host = state.host
     if host is not None:
         text = host[:_MAX_HOST].decode("latin-1")
         address, separator, port = text.rpartition(":")

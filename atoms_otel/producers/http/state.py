@@ -47,6 +47,7 @@ class RequestState:
         "error_type",
         "excluded",
         "first_byte",
+        "host",
         "method",
         "recorded",
         "root_path",
@@ -56,6 +57,7 @@ class RequestState:
         "status_code",
         "streaming",
         "tracker",
+        "user_agent",
     )
 
     def __init__(self, scope: Scope, config: Config) -> None:
@@ -73,6 +75,9 @@ class RequestState:
         self.span: trace.Span | None = None
         self.status_code: int | None = None
         self.tracker: Any = None
+        self.host: bytes | None = None
+        """``Host`` and ``User-Agent`` as read by the owner layer's one pass over the headers."""
+        self.user_agent: bytes | None = None
         self.first_byte: float | None = None
         self.streaming = False
 
