@@ -191,7 +191,7 @@ class Settings:
     metric_exemplar_filter: str | None = setting(
         "OTEL_METRICS_EXEMPLAR_FILTER", parse=p.choice("trace_based", "always_on", "always_off"),
         default=None, argument=False,
-        doc="default: trace_based when metrics leave the process by OTLP, else always_off",
+        doc="which measurements may become exemplars (default trace_based: those in a sampled span)",
     )  # fmt: skip
     metric_cardinality_limit: int = setting(
         "ATOMS_OTEL_METRIC_CARDINALITY_LIMIT", parse=p.integer(minimum=10), default=2000, argument=False,
