@@ -242,7 +242,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     service = prometheus = None
     try:
         env = _scrape_mode_env(rotel.http_endpoint)
-        assert {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"}.isdisjoint(env)
+        assert env["OTEL_METRICS_EXPORTER"] == "prometheus"  # no metrics pushed: one path
         service, url = start_stack_service(workdir, env)
         prometheus = start_prometheus(
             workdir, _scrape_only_the_service(url), extra_args=_compose_prometheus_flags()
