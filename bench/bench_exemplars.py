@@ -11,6 +11,10 @@ meter provider per variant, the variants interleaved round by round so machine n
            a lock, a linear bucket search, reset at every collection).
   latest   ``trace_based`` with atoms_otel's ``LatestExemplarReservoir`` (what configure() installs).
 
+Request (µs per ``GET /items/{id}`` of a FastAPI app with ``atoms_otel.configure(app=app)``, the ASGI
+app called in-process, spans batch-exported to a discarding exporter): ``OTEL_METRICS_EXEMPLAR_FILTER``
+``always_off`` versus ``trace_based`` (the default), each in its own subprocess, interleaved.
+
 Scrape (ms per ``metrics_text(openmetrics=True)`` of a configured service with ``--series`` HTTP
 duration series): with exemplars attached versus the same registry encoded without them.
 """
@@ -18,9 +22,14 @@ duration series): with exemplars attached versus the same registry encoded witho
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -34,6 +43,7 @@ from opentelemetry.sdk.metrics import (
 )
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
@@ -106,6 +116,79 @@ def scrape(series: int, rounds: int) -> tuple[float, float]:
     return statistics.median(with_), statistics.median(without)
 
 
+class _Discard(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+async def _drive(app: Any, count: int) -> float:
+    """µs per request for ``count`` GET /items/{id} through the ASGI app."""
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    start = time.perf_counter()
+    for n in range(count):
+        path = f"/items/{n}"
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"bench")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        await app(scope, receive, send)
+    sent.clear()
+    return (time.perf_counter() - start) / count * 1e6
+
+
+def request_child(count: int, rounds: int) -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    atoms_otel.configure(
+        app=app,
+        service_name="bench",
+        install_logging=False,
+        advanced=atoms_otel.AdvancedOptions(span_exporters=(_Discard(),)),
+    )
+    asyncio.run(_drive(app, count))  # warm-up
+    print(json.dumps([asyncio.run(_drive(app, count)) for _ in range(rounds)]))
+
+
+def requests(passes: int, count: int, rounds: int) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {"always_off": [], "trace_based": []}
+    for index in range(passes):
+        order = list(samples) if index % 2 == 0 else list(reversed(samples))
+        for choice in order:
+            env = {**os.environ, "OTEL_METRICS_EXEMPLAR_FILTER": choice}
+            out = subprocess.run(
+                [sys.executable, __file__, "--request-child", str(count), "--rounds", str(rounds)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            samples[choice].extend(json.loads(out.stdout.strip().splitlines()[-1]))
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,7 +196,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--observations", type=int, default=40000)
     parser.add_argument("--series", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per round (0: skip)")
+    parser.add_argument("--passes", type=int, default=4, help="interleaved request passes")
+    parser.add_argument("--request-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.request_child:
+        request_child(args.request_child, args.rounds)
+        return
     samples = observations(args.rounds, args.observations)
     base = statistics.median(samples["off"])
     print(f"one histogram observation in a sampled span, {args.observations} x {args.rounds} rounds")
@@ -121,6 +210,13 @@ def main() -> None:
     for variant in VARIANTS:
         median = statistics.median(samples[variant])
         print(f"{variant:<8} {median:>10.3f} {min(samples[variant]):>8.3f} {median - base:>+18.3f}")
+    if args.requests:
+        by_filter = requests(args.passes, args.requests, 3)
+        off, on = (statistics.median(by_filter[k]) for k in ("always_off", "trace_based"))
+        print(f"\nGET /items/{{id}} in-process, {args.requests} requests x 3 rounds x {args.passes} passes")
+        for choice, values in by_filter.items():
+            print(f"{choice:<12} median {statistics.median(values):8.2f} us/request  best {min(values):8.2f}")
+        print(f"exemplars (trace_based) cost {on - off:+.2f} us/request (median)")
     with_ms, without_ms = scrape(args.series, args.rounds)
     print(
         f"\nOpenMetrics scrape, {args.series} histogram series: {with_ms:.2f} ms with exemplars, "
