@@ -12,8 +12,8 @@ meter provider per variant, the variants interleaved round by round so machine n
   latest   ``trace_based`` with atoms_otel's ``LatestExemplarReservoir`` (what configure() installs).
 
 Request (µs per ``GET /items/{id}`` of a FastAPI app with ``atoms_otel.configure(app=app)``, the ASGI
-app called in-process, spans batch-exported to a discarding exporter): ``OTEL_METRICS_EXEMPLAR_FILTER``
-``always_off`` versus ``trace_based`` (the default), each in its own subprocess, interleaved.
+app called in-process, spans exported to a discarding exporter): ``OTEL_METRICS_EXEMPLAR_FILTER``
+``always_off`` versus ``trace_based`` (the default), one process re-configured round by round.
 
 Scrape (ms per ``metrics_text(openmetrics=True)`` of a configured service with ``--series`` HTTP
 duration series): with exemplars attached versus the same registry encoded without them.
@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import (
+    AlignedHistogramBucketExemplarReservoir,
     AlwaysOffExemplarFilter,
     ExemplarFilter,
     Histogram,
@@ -50,7 +49,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 import atoms_otel
 from atoms_otel.otel.metrics import DURATION_BUCKETS
 from atoms_otel.otel.metrics import Histogram as AtomsHistogram
-from atoms_otel.otel.metrics.exemplars import exemplar_reservoir_factory
+from atoms_otel.otel.metrics.exemplars import LatestExemplarReservoir, exemplar_reservoir_factory
 
 VARIANTS = ("off", "sdk", "latest")
 
@@ -92,6 +91,26 @@ def observations(rounds: int, count: int) -> dict[str, list[float]]:
                     record(values[n % 5], attributes)
                 samples[variant].append((time.perf_counter() - start) / count * 1e6)
     return samples
+
+
+def parts(count: int) -> dict[str, float]:
+    """Best-of-5 µs per call of each piece an observation in a sampled span adds (timeit)."""
+    tracer = TracerProvider().get_tracer("bench")
+    trace_based = TraceBasedExemplarFilter()
+    latest = LatestExemplarReservoir(DURATION_BUCKETS)
+    aligned = AlignedHistogramBucketExemplarReservoir(DURATION_BUCKETS)
+    attributes = {"method": "GET", "path": "/items/{item_id}"}
+    with tracer.start_as_current_span("request"):
+        current = context.get_current()
+        calls: dict[str, Callable[[], Any]] = {
+            "trace_based filter": lambda: trace_based.should_sample(0.2, 1, attributes, current),
+            "LatestExemplarReservoir.offer": lambda: latest.offer(0.2, 1, attributes, current),
+            "SDK AlignedHistogram...offer": lambda: aligned.offer(0.2, 1, attributes, current),
+        }
+        return {
+            name: min(timeit.repeat(call, number=count, repeat=5)) / count * 1e6
+            for name, call in calls.items()
+        }
 
 
 def scrape(series: int, rounds: int) -> tuple[float, float]:
@@ -153,7 +172,10 @@ async def _drive(app: Any, count: int) -> float:
     return (time.perf_counter() - start) / count * 1e6
 
 
-def request_child(count: int, rounds: int) -> None:
+def requests(count: int, rounds: int) -> dict[str, list[float]]:
+    """µs/request per filter: one app, re-configured with the other filter before each round
+    (configure() swaps the pipeline behind the middleware's handle), so both filters share the
+    process, the app and the machine's moment."""
     from fastapi import FastAPI
 
     app = FastAPI()
@@ -162,30 +184,24 @@ def request_child(count: int, rounds: int) -> None:
     async def item(item_id: int) -> dict[str, int]:
         return {"item_id": item_id}
 
-    atoms_otel.configure(
-        app=app,
-        service_name="bench",
-        install_logging=False,
-        advanced=atoms_otel.AdvancedOptions(span_exporters=(_Discard(),)),
-    )
+    def configure(choice: str, **extra: Any) -> None:
+        os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = choice
+        atoms_otel.configure(
+            service_name="bench",
+            install_logging=False,
+            advanced=atoms_otel.AdvancedOptions(span_exporters=(_Discard(),)),
+            **extra,
+        )
+
+    configure("always_off", app=app)
     asyncio.run(_drive(app, count))  # warm-up
-    print(json.dumps([asyncio.run(_drive(app, count)) for _ in range(rounds)]))
-
-
-def requests(passes: int, count: int, rounds: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {"always_off": [], "trace_based": []}
-    for index in range(passes):
+    for index in range(rounds):
         order = list(samples) if index % 2 == 0 else list(reversed(samples))
         for choice in order:
-            env = {**os.environ, "OTEL_METRICS_EXEMPLAR_FILTER": choice}
-            out = subprocess.run(
-                [sys.executable, __file__, "--request-child", str(count), "--rounds", str(rounds)],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            samples[choice].extend(json.loads(out.stdout.strip().splitlines()[-1]))
+            configure(choice)
+            asyncio.run(_drive(app, count // 10))  # the new pipeline's first series
+            samples[choice].append(asyncio.run(_drive(app, count)))
     return samples
 
 
@@ -197,12 +213,10 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=40000)
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--requests", type=int, default=2000, help="requests per round (0: skip)")
-    parser.add_argument("--passes", type=int, default=4, help="interleaved request passes")
-    parser.add_argument("--request-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.request_child:
-        request_child(args.request_child, args.rounds)
-        return
+    print("pieces (best of 5, us per call):")
+    for name, cost in parts(args.observations).items():
+        print(f"  {name:<32} {cost:.3f}")
     samples = observations(args.rounds, args.observations)
     base = statistics.median(samples["off"])
     print(f"one histogram observation in a sampled span, {args.observations} x {args.rounds} rounds")
@@ -211,9 +225,9 @@ def main() -> None:
         median = statistics.median(samples[variant])
         print(f"{variant:<8} {median:>10.3f} {min(samples[variant]):>8.3f} {median - base:>+18.3f}")
     if args.requests:
-        by_filter = requests(args.passes, args.requests, 3)
+        by_filter = requests(args.requests, args.rounds)
         off, on = (statistics.median(by_filter[k]) for k in ("always_off", "trace_based"))
-        print(f"\nGET /items/{{id}} in-process, {args.requests} requests x 3 rounds x {args.passes} passes")
+        print(f"\nGET /items/{{id}} in-process, {args.requests} requests x {args.rounds} interleaved rounds")
         for choice, values in by_filter.items():
             print(f"{choice:<12} median {statistics.median(values):8.2f} us/request  best {min(values):8.2f}")
         print(f"exemplars (trace_based) cost {on - off:+.2f} us/request (median)")
