@@ -81,7 +81,7 @@ class Settings:
     )  # fmt: skip
     environment: str = setting(
         "ATOMS_OTEL_ENVIRONMENT", parse=p.nonempty, default="development",
-        doc="``deployment.environment(.name)``",
+        doc="``deployment.environment.name``",
     )  # fmt: skip
     resource_attributes: Mapping[str, str] = setting(
         "OTEL_RESOURCE_ATTRIBUTES", parse=p.pairs, default={},
