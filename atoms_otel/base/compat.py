@@ -119,7 +119,7 @@ def exporter_preferences(exporter: MetricExporter) -> dict[str, Any]:
 # -- opentelemetry-exporter-prometheus 0.66b2: one reader for /metrics and for JSON snapshots ----
 # Fallback: if the reader no longer routes collections through _receive_metrics, snapshot() still
 # works but also feeds the Prometheus collector (harmless: it serves the latest data anyway), and
-# take_translated() returns None (the OpenMetrics output then carries no exemplars).
+# collect_families() returns no data (the OpenMetrics output then carries no exemplars).
 
 
 class SnapshotPrometheusReader(PrometheusMetricReader):
@@ -140,15 +140,22 @@ class SnapshotPrometheusReader(PrometheusMetricReader):
         if getattr(self._capture, "active", False):
             self._capture.data = metrics_data
             return
-        self._capture.translated = metrics_data
+        if getattr(self._capture, "keep", False):
+            self._capture.translated = metrics_data
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
 
-    def take_translated(self) -> MetricsData | None:
-        """The data the last collection *in this thread* handed to the Prometheus collector (what
-        ``registry.collect()`` just translated, exemplars included); cleared by reading it."""
-        data: MetricsData | None = getattr(self._capture, "translated", None)
+    def collect_families(self, registry: Any) -> tuple[list[Any], MetricsData | None]:
+        """Collect ``registry`` (the one this reader feeds) now: its metric families, and the data
+        this reader handed to its collector for them (exemplars included) — or None."""
+        self._capture.keep = True
         self._capture.translated = None
-        return data
+        try:
+            families = list(registry.collect())
+            data: MetricsData | None = self._capture.translated
+            return families, data
+        finally:
+            self._capture.keep = False
+            self._capture.translated = None
 
     def snapshot(self) -> MetricsData | None:
         """Collect now and return the data (cumulative) without feeding the Prometheus collector."""
@@ -166,8 +173,8 @@ class SnapshotPrometheusReader(PrometheusMetricReader):
 
 # -- OpenTelemetry SDK 1.45: a view matching every instrument but a few ---------------------------
 # Fallback: without View._match the view matches what its public criteria say (the excluded names
-# included), so an excluded instrument matched by another view too is exported twice; configure()
-# only builds this view with exclusions when per-instrument bucket views exist.
+# included), so an excluded instrument matched by another view too is exported twice. Exclusions
+# exist only when MetricsOptions chooses the buckets of a pre-configured histogram (its own view).
 
 
 class ExcludingView(View):

@@ -218,8 +218,7 @@ class _WithExemplars:
         self._reader = reader
 
     def collect(self) -> list[Metric]:
-        families = list(self._registry.collect())
-        data = self._reader.take_translated()
+        families, data = self._reader.collect_families(self._registry)
         try:
             return with_exemplars(families, data)
         except Exception as exc:  # a scrape without exemplars beats a failed scrape
