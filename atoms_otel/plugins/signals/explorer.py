@@ -1,0 +1,167 @@
+"""The trace explorer: a span processor and a log handler that keep recent traces and log lines
+in memory, for the live view at ``/observability`` and ``/api/observability/traces``.
+
+On the request path it only appends: :meth:`TraceExplorer.on_end` puts a reference to the finished
+span on a bounded deque, the log handler a tuple on a bounded ring. A daemon thread (``atoms-otel-
+explorer``, every 0.5 s) and every read do the rest under one lock: scrub each span as exporters
+do (:func:`atoms_otel.otel.exporters.scrubbed_span`, with the configured scrubber), copy it into a
+small record, group records by trace, file log lines under their trace, and evict past the limits
+(:class:`~atoms_otel.plugins.signals.traces.ExplorerLimits`). When more than ``pending_spans``
+spans end between two passes, the oldest waiting ones are dropped.
+
+It runs when the ``explorer`` setting (``ATOMS_OTEL_EXPLORER``, default on) is on, and never in
+serverless mode (an instance per request has no "recent" to keep).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from atoms_otel.base import guard as _guard
+from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.otel.exporters import scrubbed_span
+from atoms_otel.plugins.signals.logs import ExplorerLogHandler, LogLine, LogRing
+from atoms_otel.plugins.signals.traces import ExplorerLimits, SpanRecord, StoreStats, TraceRecord, TraceStore
+
+__all__ = ["TraceExplorer"]
+
+PASS_INTERVAL_S: Final = 0.5
+
+
+def _trace_of(line: LogLine) -> int:
+    return line.trace_id
+
+
+def _size_of(line: LogLine) -> int:
+    return line.size()
+
+
+class TraceExplorer(SpanProcessor):
+    """Recent traces and log lines of this process (see the module docs).
+
+    >>> explorer = TraceExplorer(slow_ms=1000, scrubber=lambda: telemetry.scrubber)
+    >>> provider.add_span_processor(explorer); explorer.start()
+    """
+
+    def __init__(
+        self,
+        *,
+        slow_ms: float,
+        scrubber: Callable[[], Scrubber | None],
+        limits: ExplorerLimits | None = None,
+    ) -> None:
+        self.limits = limits or ExplorerLimits()
+        self.store = TraceStore(self.limits, slow_ms)
+        self.logs = LogRing(self.limits.log_lines)
+        self.log_handler = ExplorerLogHandler(self.logs)
+        self._scrubber = scrubber
+        self._pending: deque[ReadableSpan] = deque(maxlen=self.limits.pending_spans)
+        self._lock = threading.Lock()
+        self._log_seq = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the request path ---------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._pending.append(span)
+
+    # -- the grouping pass ----------------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        """Group what arrived since the last pass (the thread does it every 0.5 s; reads too)."""
+        with self._lock:
+            pending = self._pending
+            spans = [pending.popleft() for _ in range(len(pending))]
+            scrubber = self._scrubber()
+            limits = self.limits
+            records = [SpanRecord(scrubbed_span(span, scrubber), limits) for span in spans]
+            lines = self.logs.since(self._log_seq)
+            if lines:
+                self._log_seq = lines[-1].seq
+            now = time.time()
+            # Spans first: a line then finds its trace when the trace's first span came in this pass.
+            self.store.add_spans(records, now)
+            self.store.add_logs(lines, _trace_of, _size_of)
+
+    def _run(self) -> None:
+        while not self._stop.wait(PASS_INTERVAL_S):
+            with _guard.guard("trace explorer"):
+                self.catch_up()
+
+    def start(self) -> None:
+        """Start the grouping thread and capture log lines on the root logger."""
+        self._stop.clear()
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="atoms-otel-explorer", daemon=True)
+            self._thread.start()
+        root = logging.getLogger()
+        if self.log_handler not in root.handlers:
+            root.addHandler(self.log_handler)
+
+    def shutdown(self) -> None:
+        logging.getLogger().removeHandler(self.log_handler)
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def traces(self) -> list[TraceRecord]:
+        """Complete traces, newest first (after a pass, so what just ended is there)."""
+        self.catch_up()
+        with self._lock:
+            return self.store.newest_first()
+
+    def trace(self, trace_id: int) -> tuple[TraceRecord, list[SpanRecord], list[LogLine]] | None:
+        """One trace (complete or still open), with copies of its spans and log lines."""
+        self.catch_up()
+        with self._lock:
+            found = self.store.get(trace_id)
+            if found is None:
+                return None
+            return found, list(found.spans), list(found.logs)
+
+    def log_lines(self) -> list[LogLine]:
+        """The ring's log lines, oldest first."""
+        return self.logs.snapshot()
+
+    def stats(self) -> StoreStats:
+        self.catch_up()
+        with self._lock:
+            return self.store.stats(len(self.logs.lines))
+
+    def scrubber(self) -> Scrubber | None:
+        return self._scrubber()
+
+    def follow_forks(self) -> None:
+        """A forked worker gets a fresh lock and its own grouping thread (threads do not survive
+        ``fork()``, and the lock may have been held by the parent's thread)."""
+        reference = weakref.ref(self)
+
+        def after_in_child() -> None:
+            inherited = reference()
+            if inherited is not None and inherited._thread is not None:
+                inherited._lock = threading.Lock()
+                inherited._thread = None
+                with _guard.guard("trace explorer fork"):
+                    inherited.start()
+
+        os.register_at_fork(after_in_child=after_in_child)
