@@ -29,6 +29,7 @@ pytestmark = pytest.mark.real
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 LIVE = "document.body.dataset.state === 'live'"
+_ROW_CLASSES = "Array.from(document.querySelectorAll('#traces tr.clickable'), (r) => r.className)"
 # Every element the page itself creates inside <main>; anything else would have come from data.
 PAGE_ELEMENTS = {
     "a", "article", "button", "code", "details", "div", "h2", "h3", "input", "label", "li", "line", "option",
@@ -65,9 +66,11 @@ def _rows(browser: DevTools) -> list[dict[str, Any]]:
         browser.evaluate(
             """Array.from(document.querySelectorAll('#waterfall .wf-row'), (row) => {
                 const bar = row.querySelector('.wf-bar').getBoundingClientRect();
-                return {id: row.dataset.spanId, parent: row.dataset.parentId, depth: Number(row.dataset.depth),
-                        name: row.querySelector('.wf-name').textContent, kind: row.querySelector('.wf-kind').textContent,
-                        duration: row.querySelector('.wf-dur').textContent, left: bar.left, right: bar.right};
+                const text = (selector) => row.querySelector(selector).textContent;
+                return {id: row.dataset.spanId, parent: row.dataset.parentId,
+                        depth: Number(row.dataset.depth), name: text('.wf-name'),
+                        kind: text('.wf-kind'), duration: text('.wf-dur'),
+                        left: bar.left, right: bar.right};
             })"""
         )
     )
@@ -101,11 +104,12 @@ def test_failing_tool_call_in_the_demo_opens_as_a_nested_waterfall(browser: DevT
             f"!!document.querySelector('#traces tr[data-trace=\"{trace_id}\"]')"
             " && !document.querySelector('#traces tr.clickable:not(.failed)')"
         )
-        listed = browser.evaluate(f"document.querySelector('#traces tr[data-trace=\"{trace_id}\"]').textContent")
-        others = browser.evaluate("Array.from(document.querySelectorAll('#traces tr.clickable'), r => r.className)")
+        row = f"document.querySelector('#traces tr[data-trace=\"{trace_id}\"]')"
+        listed = browser.evaluate(f"{row}.textContent")
+        others = browser.evaluate(_ROW_CLASSES)
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         browser.screenshot(DOCS_IMG / "explorer-list.png")
-        browser.evaluate(f"document.querySelector('#traces tr[data-trace=\"{trace_id}\"]').click()")
+        browser.evaluate(f"{row}.click()")
         browser.wait_for("document.querySelectorAll('#waterfall .wf-row').length >= 3")
         rows = _rows(browser)
         location = browser.evaluate("location.hash")
@@ -131,7 +135,8 @@ def test_failing_tool_call_in_the_demo_opens_as_a_nested_waterfall(browser: DevT
     s, t, d = spans[server["id"]], spans[tool["id"]], spans[database["id"]]
     for child, parent in ((t, s), (d, t)):  # times add up: each child within its parent
         assert parent["offset_ms"] <= child["offset_ms"]
-        assert child["offset_ms"] + child["duration_ms"] <= parent["offset_ms"] + parent["duration_ms"] + 0.001
+        end = child["offset_ms"] + child["duration_ms"]
+        assert end <= parent["offset_ms"] + parent["duration_ms"] + 0.001
     assert d["duration_ms"] <= t["duration_ms"] <= s["duration_ms"] == api["trace"]["duration_ms"]
     assert d["status"] == t["status"] == "ERROR"
     assert "CHECK constraint failed: tickets.priority" in logs and "tool create_ticket failed" in logs
@@ -154,7 +159,9 @@ def test_pasted_trace_id_and_deep_link_find_the_trace(browser: DevTools) -> None
         found = browser.evaluate("document.querySelector('#traces tr.clickable').dataset.trace")
         browser.navigate("about:blank")
         browser.navigate(f"{demo.url}/observability#trace={trace_id}")
-        browser.wait_for("!document.getElementById('trace-panel').hidden && !!document.querySelector('.wf-row')")
+        browser.wait_for(
+            "!document.getElementById('trace-panel').hidden && !!document.querySelector('.wf-row')"
+        )
         shown = browser.evaluate("document.getElementById('trace-id').textContent")
         missing = "0" * 31 + "1"
         browser.evaluate(f"location.hash = 'trace={missing}'")
@@ -194,7 +201,8 @@ def test_hostile_span_and_log_data_renders_as_text(
     with serve(app) as base:
         httpx.get(f"{base}/hostile", timeout=10)
         trace_id = httpx.get(f"{base}/api/observability/traces", timeout=10).json()["traces"][0]["trace_id"]
-        browser.send("Browser.grantPermissions", {"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        clipboard_permissions = ["clipboardReadWrite", "clipboardSanitizedWrite"]
+        browser.send("Browser.grantPermissions", {"permissions": clipboard_permissions})
         browser.call("Emulation.setFocusEmulationEnabled", {"enabled": True})  # headless has no focus
         browser.navigate(f"{base}/observability#trace={trace_id}")
         browser.wait_for(LIVE + " && document.querySelectorAll('#waterfall .wf-row').length === 2")
