@@ -15,8 +15,6 @@ them (scrubbed when kept); log messages and fields are scrubbed when read, as th
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -24,7 +22,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from atoms_otel.base.scrubbing import Scrubber, encodable
+from atoms_otel.base.scrubbing import Scrubber
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.endpoints.explorer_models import (
     ExplorerStatsModel,
@@ -38,7 +36,7 @@ from atoms_otel.endpoints.explorer_models import (
 )
 from atoms_otel.endpoints.models import ErrorResponse
 from atoms_otel.plugins.signals.explorer import TraceExplorer
-from atoms_otel.plugins.signals.logs import LogLine, scrubbed_fields, scrubbed_message
+from atoms_otel.plugins.signals.logs import LogLine, bounded, scrubbed_fields, scrubbed_message
 from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 from atoms_otel.plugins.signals.traces import SpanRecord, TraceRecord
 
@@ -49,7 +47,6 @@ MAX_TRACES: Final = 500
 MAX_LOGS: Final = 1000
 MAX_QUERY_CHARS: Final = 200
 MAX_MIN_MS: Final = 3_600_000.0
-_MAX_JSON_DEPTH: Final = 6
 
 _TraceText = Annotated[
     str | None, Query(max_length=MAX_QUERY_CHARS, description="A trace id, a correlation id, or text")
@@ -65,7 +62,6 @@ _Level = Annotated[
 ]
 _LoggerPrefix = Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="A logger name prefix")]
 _TraceIdFilter = Annotated[str | None, Query(pattern=TRACE_ID_PATTERN, description="Lines of this trace")]
-_MAX_TEXT: Final = 8192
 
 
 def _hex(value: int, digits: int) -> str:
@@ -74,21 +70,6 @@ def _hex(value: int, digits: int) -> str:
 
 def _when(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
-
-
-def _json_safe(value: Any, depth: int = 0) -> Any:
-    """A log field as JSON: primitives as they are, containers walked (bounded), the rest as text."""
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return encodable(value[:_MAX_TEXT])
-    if depth < _MAX_JSON_DEPTH and isinstance(value, Mapping):
-        return {str(k)[:256]: _json_safe(v, depth + 1) for k, v in list(value.items())[:100]}
-    if depth < _MAX_JSON_DEPTH and isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v, depth + 1) for v in list(value)[:100]]
-    return encodable(str(value)[:_MAX_TEXT])
 
 
 def _status_class(code: int | None) -> str | None:
@@ -154,12 +135,12 @@ class ExplorerViews:
             timestamp=datetime.fromtimestamp(line.created, UTC),
             level=line.level,
             logger=line.logger,
-            message=scrubbed_message(line, scrubber)[:_MAX_TEXT],
+            message=scrubbed_message(line, scrubber),
             trace_id=_hex(line.trace_id, 32) if line.trace_id else None,
             span_id=_hex(line.span_id, 16) if line.span_id else None,
             correlation_id=line.correlation_id,
-            fields=_json_safe(scrubbed_fields(line, scrubber)),
-            exception=_json_safe(line.exception) if line.exception else None,
+            fields=bounded(scrubbed_fields(line, scrubber)),
+            exception=bounded(line.exception) if line.exception else None,
         )
 
     @staticmethod

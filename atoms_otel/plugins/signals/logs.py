@@ -2,7 +2,8 @@
 
 :class:`ExplorerLogHandler` keeps, per record that reaches the root logger's handlers, one tuple
 (:class:`LogLine`): time, level, logger, the formatted message, the current trace and span ids,
-the request context, the record's extra fields (references, not copies) and, only for a record
+the request context, the record's extra fields (numbers and short strings as they are, anything
+else as a bounded copy: :func:`bounded`; messages cut at 8192 characters) and, only for a record
 with an exception, the exception as the JSON log line has it. It takes no lock of its own (a deque
 append is atomic) and never raises. The ring keeps the last ``log_lines`` lines; the explorer files
 the lines that carry a trace id under their trace. Scrubbing happens when a line is read, with the
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections import deque
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, NamedTuple
 
 from opentelemetry import trace as trace_api
 
@@ -24,11 +26,46 @@ from atoms_otel.base.context import CONTEXT_ATTRIBUTES
 from atoms_otel.base.scrubbing import Scrubber, encodable
 from atoms_otel.otel.logs.format import record_extras, structured_exception
 
-__all__ = ["ExplorerLogHandler", "LogLine", "LogRing", "scrubbed_fields", "scrubbed_message"]
+__all__ = ["ExplorerLogHandler", "LogLine", "LogRing", "bounded", "scrubbed_fields", "scrubbed_message"]
 
 _CONTEXT_VARS = tuple(var for _, _, var in CONTEXT_ATTRIBUTES)
 _CONTEXT_NAMES = tuple(name for name, _, _ in CONTEXT_ATTRIBUTES)
 _LINE_BASE = 500  # bytes per kept line beyond its strings (tuple, ints, refs): see the tests
+MAX_MESSAGE_CHARS: Final = 8192
+MAX_FIELD_CHARS: Final = 2048
+_MAX_DEPTH: Final = 6
+_MAX_ITEMS: Final = 100
+_PLAIN: Final = (int, float, bool, type(None))
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON-ready copy of a log field: numbers and short strings as they are, containers copied
+    (at most 6 deep, 100 items each), strings cut, anything else as its (cut) text. The ring never
+    keeps a reference to the application's own objects."""
+    if isinstance(value, _PLAIN):
+        return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return encodable(value if len(value) <= MAX_FIELD_CHARS else value[:MAX_FIELD_CHARS] + "…")
+    if depth < _MAX_DEPTH and isinstance(value, Mapping):
+        items = itertools.islice(value.items(), _MAX_ITEMS)
+        return {str(k)[:256]: bounded(v, depth + 1) for k, v in items}
+    if depth < _MAX_DEPTH and isinstance(value, list | tuple | set | frozenset):
+        return [bounded(v, depth + 1) for v in itertools.islice(value, _MAX_ITEMS)]
+    try:
+        text = str(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return bounded(text, depth)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    extras = record_extras(record)
+    if not extras:
+        return None
+    for key, value in extras.items():
+        if type(value) not in _PLAIN and (type(value) is not str or len(value) > MAX_FIELD_CHARS):
+            extras[key] = bounded(value)
+    return extras
 
 
 class LogLine(NamedTuple):
@@ -117,6 +154,9 @@ class ExplorerLogHandler(logging.Handler):
         try:
             context = trace_api.get_current_span().get_span_context()
             exc_info = record.exc_info
+            message = record.getMessage()
+            if len(message) > MAX_MESSAGE_CHARS:
+                message = message[:MAX_MESSAGE_CHARS] + "…"
             self.ring.lines.append(
                 LogLine(
                     self.ring.next_seq(),
@@ -124,11 +164,11 @@ class ExplorerLogHandler(logging.Handler):
                     record.levelno,
                     record.levelname,
                     record.name,
-                    record.getMessage(),
+                    message,
                     context.trace_id,
                     context.span_id,
                     tuple(var.get() for var in _CONTEXT_VARS),
-                    record_extras(record) or None,
+                    _fields(record),
                     structured_exception(exc_info) if exc_info and exc_info[0] is not None else None,
                 )
             )
