@@ -117,7 +117,7 @@ def test_a_trace_id_finds_its_trace_and_its_detail(client: TestClient) -> None:
         server.span_id,
         13,
     )
-    assert 0 <= child.offset_ms and child.offset_ms + child.duration_ms <= server.duration_ms + 0.001
+    assert child.offset_ms >= 0 and child.offset_ms + child.duration_ms <= server.duration_ms + 0.001
     messages = [line.message for line in detail.logs]
     assert messages[:2] == ["loading order 13", "order 13 is cursed password=[REDACTED]"]
     assert detail.logs[0].fields["api_key"] == "[REDACTED]" and detail.logs[0].fields["order"] == 13

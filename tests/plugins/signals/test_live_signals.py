@@ -126,7 +126,7 @@ def test_series_gives_rate_and_error_ratio_per_interval(
     capture_telemetry: CapturedTelemetry, clock: _Clock
 ) -> None:
     """Each point is the traffic between two readings: requests/s, the share of 5xx and the latency
-    percentiles of that interval's requests (all 50 ms: inside the 25–50 ms bucket)."""
+    percentiles of that interval's requests (all 50 ms: inside the 25-50 ms bucket)."""
     signals = LiveSignals()
     clock.now += 10
     _requests(15)
