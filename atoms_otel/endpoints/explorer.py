@@ -38,7 +38,8 @@ from atoms_otel.endpoints.models import ErrorResponse
 from atoms_otel.plugins.signals.explorer import TraceExplorer
 from atoms_otel.plugins.signals.logs import LogLine, bounded, scrubbed_fields, scrubbed_message
 from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
-from atoms_otel.plugins.signals.traces import SpanRecord, TraceRecord
+from atoms_otel.plugins.signals.store import TraceView
+from atoms_otel.plugins.signals.traces import SpanRecord
 
 __all__ = ["add_explorer_routes"]
 
@@ -90,7 +91,7 @@ class ExplorerViews:
         template = self.telemetry.settings.trace_url_template if self.telemetry.configured else None
         return template.replace("{trace_id}", trace_id) if template else None
 
-    def summary(self, trace: TraceRecord, slow_ms: float) -> TraceSummaryModel:
+    def summary(self, trace: TraceView) -> TraceSummaryModel:
         trace_id = _hex(trace.trace_id, 32)
         status = trace.status_code
         return TraceSummaryModel(
@@ -102,15 +103,15 @@ class ExplorerViews:
             status_class=_status_class(status),
             error=trace.error,
             error_type=trace.error_type,
-            slow=trace.slow(slow_ms),
+            slow=trace.slow,
             duration_ms=round(trace.duration_ms, 3),
             start_time=_when(trace.start_ns),
             correlation_id=trace.correlation_id,
             tools=trace.tools,
-            span_count=len(trace.spans),
+            span_count=trace.span_count,
             dropped_spans=trace.dropped_spans,
-            log_count=len(trace.logs),
-            complete=trace.root is not None,
+            log_count=trace.log_count,
+            complete=trace.complete,
             trace_url=self.trace_url(trace_id),
         )
 
@@ -170,7 +171,7 @@ class ExplorerViews:
         )
 
 
-def _matches(trace: TraceRecord, q: str) -> bool:
+def _matches(trace: TraceView, q: str) -> bool:
     needle = q.lower()
     if len(needle) == 32 and needle == _hex(trace.trace_id, 32):
         return True
@@ -178,7 +179,7 @@ def _matches(trace: TraceRecord, q: str) -> bool:
     return any(text is not None and needle in text.lower() for text in texts)
 
 
-def _status_matches(trace: TraceRecord, status: str) -> bool:
+def _status_matches(trace: TraceView, status: str) -> bool:
     if status == "error":
         return trace.error
     return _status_class(trace.status_code) == status
@@ -209,8 +210,7 @@ class ExplorerEndpoints(ExplorerViews):
                 and (route is None or trace.route == route)
                 and (min_ms is None or trace.duration_ms >= min_ms)
             ]
-            slow_ms = explorer.store.slow_ms
-            shown = [self.summary(trace, slow_ms) for trace in found[:limit]]
+            shown = [self.summary(trace) for trace in found[:limit]]
             return TracesResponse(enabled=True, matching=len(found), traces=shown, stats=self.stats(explorer))
 
         return await run_in_threadpool(build)
@@ -229,7 +229,7 @@ class ExplorerEndpoints(ExplorerViews):
             origin = trace.start_ns
             scrubber = explorer.scrubber()
             return TraceDetailResponse(
-                trace=self.summary(trace, explorer.store.slow_ms),
+                trace=self.summary(trace),
                 spans=[self.span(s, origin) for s in sorted(spans, key=lambda s: (s.start_ns, -s.end_ns))],
                 logs=[self.log_line(line, scrubber) for line in sorted(lines, key=lambda line: line.seq)],
             )

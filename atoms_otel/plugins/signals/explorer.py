@@ -3,11 +3,12 @@ in memory, for the live view at ``/observability`` and ``/api/observability/trac
 
 On the request path it only appends: :meth:`TraceExplorer.on_end` puts a reference to the finished
 span on a bounded deque, the log handler a tuple on a bounded ring. A daemon thread (``atoms-otel-
-explorer``, every 0.5 s) and every read do the rest under one lock: scrub each span as exporters
-do (:func:`atoms_otel.otel.exporters.scrubbed_span`, with the configured scrubber), copy it into a
-small record, group records by trace, file log lines under their trace, and evict past the limits
-(:class:`~atoms_otel.plugins.signals.traces.ExplorerLimits`). When more than ``pending_spans``
-spans end between two passes, the oldest waiting ones are dropped.
+explorer``, every 0.5 s) and every read do the rest under one lock: file each span under its trace,
+file log lines under their trace, and evict past the limits
+(:mod:`atoms_otel.plugins.signals.store`). Only a span that is shown is scrubbed as exporters do
+(:func:`atoms_otel.otel.exporters.scrubbed_span`, with the configured scrubber) and copied into a
+small record. When more than ``pending_spans`` spans end between two passes, the oldest waiting
+ones are dropped.
 
 It runs when the ``explorer`` setting (``ATOMS_OTEL_EXPLORER``, default on) is on, and never in
 serverless mode (an instance per request has no "recent" to keep).
@@ -29,9 +30,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.scrubbing import Scrubber
-from atoms_otel.otel.exporters import scrubbed_span
 from atoms_otel.plugins.signals.logs import ExplorerLogHandler, LogLine, LogRing
-from atoms_otel.plugins.signals.traces import ExplorerLimits, SpanRecord, StoreStats, TraceRecord, TraceStore
+from atoms_otel.plugins.signals.store import StoreStats, TraceStore, TraceView
+from atoms_otel.plugins.signals.traces import ExplorerLimits, SpanRecord
 
 __all__ = ["TraceExplorer"]
 
@@ -61,7 +62,7 @@ class TraceExplorer(SpanProcessor):
         limits: ExplorerLimits | None = None,
     ) -> None:
         self.limits = limits or ExplorerLimits()
-        self.store = TraceStore(self.limits, slow_ms)
+        self.store = TraceStore(self.limits, slow_ms, scrubber)
         self.logs = LogRing(self.limits.log_lines)
         self.log_handler = ExplorerLogHandler(self.logs)
         self._scrubber = scrubber
@@ -86,15 +87,11 @@ class TraceExplorer(SpanProcessor):
         with self._lock:
             pending = self._pending
             spans = [pending.popleft() for _ in range(len(pending))]
-            scrubber = self._scrubber()
-            limits = self.limits
-            records = [SpanRecord(scrubbed_span(span, scrubber), limits) for span in spans]
             lines = self.logs.since(self._log_seq)
             if lines:
                 self._log_seq = lines[-1].seq
-            now = time.time()
             # Spans first: a line then finds its trace when the trace's first span came in this pass.
-            self.store.add_spans(records, now)
+            self.store.add_spans(spans, time.time())
             self.store.add_logs(lines, _trace_of, _size_of)
 
     def _run(self) -> None:
@@ -124,20 +121,22 @@ class TraceExplorer(SpanProcessor):
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def traces(self) -> list[TraceRecord]:
+    def traces(self) -> list[TraceView]:
         """Complete traces, newest first (after a pass, so what just ended is there)."""
         self.catch_up()
         with self._lock:
-            return self.store.newest_first()
+            store = self.store
+            return [store.view(trace) for trace in store.newest_first()]
 
-    def trace(self, trace_id: int) -> tuple[TraceRecord, list[SpanRecord], list[LogLine]] | None:
-        """One trace (complete or still open), with copies of its spans and log lines."""
+    def trace(self, trace_id: int) -> tuple[TraceView, list[SpanRecord], list[LogLine]] | None:
+        """One trace (complete or still open): what the list shows, its spans and log lines."""
         self.catch_up()
         with self._lock:
-            found = self.store.get(trace_id)
+            store = self.store
+            found = store.get(trace_id)
             if found is None:
                 return None
-            return found, list(found.spans), list(found.logs)
+            return store.view(found), store.records(found), list(found.logs)
 
     def log_lines(self) -> list[LogLine]:
         """The ring's log lines, oldest first."""

@@ -49,8 +49,9 @@ def test_log_lines_are_filed_under_their_trace_in_order(explorer: TraceExplorer)
         log.info("another trace")
     found = explorer.trace(root.get_span_context().trace_id)
     assert found is not None
-    record, spans, lines = found
-    assert [s.name for s in spans] == ["tool", "request"] and record.root is spans[1]
+    view, spans, lines = found
+    assert [s.name for s in spans] == ["tool", "request"] and view.name == "request" and view.complete
+    assert spans[0].parent_id == spans[1].span_id
     assert [line.message for line in lines] == ["first", "inside the tool", "last"]
     assert lines[1].fields == {"items": 3} and lines[1].span_id == spans[0].span_id
     assert [t.name for t in explorer.traces()] == ["another", "request"]
@@ -97,7 +98,7 @@ def test_on_end_only_queues_and_the_queue_is_bounded() -> None:
     for i in range(25):
         with tracer.start_as_current_span(f"span {i}"):
             pass
-    assert len(explorer._pending) == 10 and not explorer.store.done
+    assert len(explorer._pending) == 10 and not explorer.store.done and not explorer.store.open
     assert sorted(t.name for t in explorer.traces()) == sorted(f"span {i}" for i in range(15, 25))
 
 
