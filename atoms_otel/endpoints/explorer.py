@@ -119,12 +119,14 @@ class ExplorerViews:
         stats, limits = explorer.stats(), explorer.limits
         return ExplorerStatsModel(
             traces=stats.traces,
-            open_traces=stats.open_traces,
+            kept_traces=stats.kept_traces,
             spans=stats.spans,
             log_lines=stats.log_lines,
             estimated_bytes=stats.estimated_bytes,
             max_bytes=limits.max_bytes,
+            max_kept_traces=limits.max_traces,
             recent_traces=limits.recent_traces,
+            recent_spans=limits.recent_spans,
             keep_seconds=limits.keep_s,
             slow_ms=explorer.store.slow_ms,
             spans_per_trace=limits.spans_per_trace,

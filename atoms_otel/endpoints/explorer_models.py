@@ -25,13 +25,15 @@ _EXAMPLE_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 class ExplorerStatsModel(BaseModel):
     """What the explorer holds now, and its limits."""
 
-    traces: int = Field(description="Complete traces kept.")
-    open_traces: int = Field(description="Traces whose root span has not ended yet.")
-    spans: int
+    traces: int = Field(description="Complete traces that can be listed now.")
+    kept_traces: int = Field(description="Error and slow traces kept besides the recent ones.")
+    spans: int = Field(description="Spans held: the span ring's and the kept traces'.")
     log_lines: int = Field(description="Lines in the process-wide ring.")
-    estimated_bytes: int = Field(description="Estimated memory held by the kept traces.")
-    max_bytes: int
-    recent_traces: int = Field(description="Newest traces kept whatever they are.")
+    estimated_bytes: int = Field(description="Estimated memory held by the span ring and the kept traces.")
+    max_bytes: int = Field(description="The limit on the kept traces' estimated memory.")
+    max_kept_traces: int
+    recent_traces: int = Field(description="Newest complete traces listed whatever they are.")
+    recent_spans: int = Field(description="Size of the ring of the latest finished spans.")
     keep_seconds: float = Field(description="How long errors and slow traces are kept besides those.")
     slow_ms: float = Field(description="A trace at least this long is slow (slow_request_ms).")
     spans_per_trace: int

@@ -21,8 +21,9 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Final
 
 from opentelemetry.context import Context
@@ -37,14 +38,6 @@ from atoms_otel.plugins.signals.traces import ExplorerLimits, SpanRecord
 __all__ = ["TraceExplorer"]
 
 PASS_INTERVAL_S: Final = 0.5
-
-
-def _trace_of(line: LogLine) -> int:
-    return line.trace_id
-
-
-def _size_of(line: LogLine) -> int:
-    return line.size()
 
 
 class TraceExplorer(SpanProcessor):
@@ -66,7 +59,6 @@ class TraceExplorer(SpanProcessor):
         self.logs = LogRing(self.limits.log_lines)
         self.log_handler = ExplorerLogHandler(self.logs)
         self._scrubber = scrubber
-        self._pending: deque[ReadableSpan] = deque(maxlen=self.limits.pending_spans)
         self._lock = threading.Lock()
         self._log_seq = 0
         self._stop = threading.Event()
@@ -78,21 +70,30 @@ class TraceExplorer(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._pending.append(span)
+        self.store.append(span)
 
     # -- the grouping pass ----------------------------------------------------------------------
 
     def catch_up(self) -> None:
-        """Group what arrived since the last pass (the thread does it every 0.5 s; reads too)."""
+        """Look at what arrived since the last pass (the thread does it every 0.5 s; reads too)."""
         with self._lock:
-            pending = self._pending
-            spans = [pending.popleft() for _ in range(len(pending))]
+            store = self.store
             lines = self.logs.since(self._log_seq)
             if lines:
                 self._log_seq = lines[-1].seq
-            # Spans first: a line then finds its trace when the trace's first span came in this pass.
-            self.store.add_spans(spans, time.time())
-            self.store.add_logs(lines, _trace_of, _size_of)
+                for line in lines:
+                    if line.trace_id in store.kept:
+                        store.add_logs(line.trace_id, (line,))
+            snapshot, new = store.take_new()
+            # After the lines: a trace kept now takes its lines from the ring, once.
+            store.look(new, snapshot, time.time(), self._lines_of)
+
+    def _lines_of(self, trace_ids: set[int]) -> dict[int, list[LogLine]]:
+        found: dict[int, list[LogLine]] = {}
+        for line in self.logs.snapshot():
+            if line.trace_id in trace_ids:
+                found.setdefault(line.trace_id, []).append(line)
+        return found
 
     def _run(self) -> None:
         while not self._stop.wait(PASS_INTERVAL_S):
@@ -122,21 +123,24 @@ class TraceExplorer(SpanProcessor):
     # -- reads ------------------------------------------------------------------------------------
 
     def traces(self) -> list[TraceView]:
-        """Complete traces, newest first (after a pass, so what just ended is there)."""
+        """Kept and recent complete traces, newest first (after a pass: what just ended is there)."""
         self.catch_up()
+        counts = Counter(line.trace_id for line in self.logs.snapshot())
         with self._lock:
-            store = self.store
-            return [store.view(trace) for trace in store.newest_first()]
+            return self.store.views(counts)
 
     def trace(self, trace_id: int) -> tuple[TraceView, list[SpanRecord], list[LogLine]] | None:
-        """One trace (complete or still open): what the list shows, its spans and log lines."""
+        """One trace (complete or not): what the list shows, its spans and its log lines."""
         self.catch_up()
         with self._lock:
-            store = self.store
-            found = store.get(trace_id)
-            if found is None:
-                return None
-            return store.view(found), store.records(found), list(found.logs)
+            found = self.store.trace(trace_id)
+        if found is None:
+            return None
+        view, spans, lines = found
+        if lines is None:
+            lines = self._lines_of({trace_id}).get(trace_id, [])[: self.limits.logs_per_trace]
+            view = replace(view, log_count=len(lines))
+        return view, spans, lines
 
     def log_lines(self) -> list[LogLine]:
         """The ring's log lines, oldest first."""

@@ -1,28 +1,25 @@
-"""The trace explorer's store: finished spans grouped into traces, kept within fixed bounds.
+"""The trace explorer's store: a ring of the latest finished spans, and the error and slow traces
+kept longer, within fixed bounds.
 
-Filing a span is cheap on purpose — its trace, whether it is the local root (no parent, or a
-parent in another process), whether it failed, its estimated size — and happens on the explorer's
-thread. Scrubbing and copying into a :class:`~atoms_otel.plugins.signals.traces.SpanRecord` wait
-until the span is shown (the root of a listed trace, or every span of an opened one).
+The request path only appends to the ring. The explorer's thread looks at each new span once, as
+cheaply as it can: a span with status ERROR, or a local root span (no parent, or a parent in
+another process) that answered 5xx or took at least ``slow_request_ms``, marks its trace to be
+kept; the trace's spans are then scrubbed as exporters scrub them, copied into small records, and
+kept (with its log lines) for ``keep_s``. Everything else stays in the ring as the SDK made it and
+is only grouped into traces, scrubbed and copied when someone looks.
 
-What it keeps (:class:`~atoms_otel.plugins.signals.traces.ExplorerLimits`, defaults in brackets):
-
-- the newest ``recent_traces`` [500] complete traces (their root span ended), whatever they are;
-- besides those, every complete trace with an error (a span with status ERROR, or a 5xx
-  response) or at least as slow as the ``slow_request_ms`` setting, for ``keep_s`` [900 s];
-- traces whose root has not ended, at most ``open_traces`` [1000]; after ``keep_s``, or past that
-  number, the oldest are closed as they are (shown without a root);
-- at most ``spans_per_trace`` [200] spans per trace (later ones are counted, not kept) and
-  ``logs_per_trace`` [200] log lines;
-- at most ``max_traces`` [3000] traces and ``max_bytes`` [64 MiB] in all, by the estimated size of
-  what is held: past either, the oldest traces go first, whatever their kind.
+Bounds (:class:`~atoms_otel.plugins.signals.traces.ExplorerLimits`, defaults in brackets): the
+ring holds the last ``recent_spans`` [5000] spans, from which the newest ``recent_traces`` [500]
+complete traces are listed; kept traces: at most ``max_traces`` [2000], ``max_bytes`` [32 MiB] by
+their estimated size, ``spans_per_trace`` [200] spans and ``logs_per_trace`` [200] lines each, for
+``keep_s`` [900 s]; past a limit the oldest kept trace goes first.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -38,81 +35,47 @@ from atoms_otel.base.scrubbing import Scrubber, encodable
 from atoms_otel.otel.exporters import scrubbed_span
 from atoms_otel.plugins.signals.traces import TRACE_BASE, ExplorerLimits, SpanRecord, raw_size
 
-__all__ = ["StoreStats", "TraceRecord", "TraceStore", "TraceView"]
+__all__ = ["KeptTrace", "StoreStats", "TraceStore", "TraceView"]
 
 CORRELATION_ID: Final = "correlation.id"  # set by our middleware; not a semantic convention
 TOOL_NAME: Final = "gen_ai.tool.name"  # opentelemetry.semconv._incubating is not a public module
+_ERROR = StatusCode.ERROR
 
 
-class TraceRecord:
-    """The spans of one trace in this process (SDK spans until shown, then records), its log
-    lines, and what the store needs to decide how long to keep it."""
+def _trace_id(span: ReadableSpan) -> int:
+    return span.context.trace_id if span.context is not None else 0
 
-    __slots__ = (
-        "completed",
-        "dropped_spans",
-        "end_ns",
-        "error",
-        "logs",
-        "root",
-        "size",
-        "spans",
-        "start_ns",
-        "tools",
-        "trace_id",
-    )
+
+def _is_root(span: ReadableSpan) -> bool:
+    parent = span.parent
+    return parent is None or parent.is_remote
+
+
+def _failed_response(span: ReadableSpan) -> bool:
+    status = (span.attributes or {}).get(HTTP_RESPONSE_STATUS_CODE)
+    return isinstance(status, int) and status >= 500
+
+
+class KeptTrace:
+    """An error or slow trace kept for ``keep_s``: its spans as records, and its log lines."""
+
+    __slots__ = ("dropped_spans", "kept_at", "logs", "size", "spans", "trace_id")
 
     def __init__(self, trace_id: int, now: float) -> None:
         self.trace_id = trace_id
-        self.spans: list[ReadableSpan | SpanRecord] = []
-        self.root = -1  # the index of the local root span in ``spans``
+        self.spans: list[SpanRecord] = []
         self.dropped_spans = 0
-        self.error = False
-        self.completed = now  # when the root ended (or the trace was closed); while open: first seen
+        self.kept_at = now
         self.logs: list[Any] = []
         self.size = TRACE_BASE
-        self.start_ns = 0
-        self.end_ns = 0
-        self.tools: set[str] = set()
 
-    def add(self, span: ReadableSpan, limit: int) -> int:
-        """File ``span`` (within the per-trace limit); the bytes it added."""
+    def add(self, record: SpanRecord, limit: int) -> int:
         if len(self.spans) >= limit:
             self.dropped_spans += 1
             return 0
-        start, end = span.start_time or 0, span.end_time or 0
-        if not self.spans or start < self.start_ns:
-            self.start_ns = start
-        self.end_ns = max(self.end_ns, end)
-        attributes = span.attributes or {}
-        if span.status.status_code is StatusCode.ERROR:
-            self.error = True
-        tool = attributes.get(TOOL_NAME)
-        if tool is not None and len(self.tools) < 16:
-            self.tools.add(str(tool))
-        parent = span.parent
-        if self.root < 0 and (parent is None or parent.is_remote):
-            self.root = len(self.spans)
-            status = attributes.get(HTTP_RESPONSE_STATUS_CODE)
-            if isinstance(status, int) and status >= 500:
-                self.error = True
-        self.spans.append(span)
-        size = raw_size(span)
-        self.size += size
-        return size
-
-    @property
-    def complete(self) -> bool:
-        return self.root >= 0
-
-    @property
-    def duration_ms(self) -> float:
-        span = self.spans[self.root] if self.root >= 0 else None
-        if span is None:
-            return max(self.end_ns - self.start_ns, 0) / 1e6
-        if isinstance(span, SpanRecord):
-            return span.duration_ms
-        return max((span.end_time or 0) - (span.start_time or 0), 0) / 1e6
+        self.spans.append(record)
+        self.size += record.size
+        return record.size
 
 
 @dataclass(frozen=True)
@@ -131,14 +94,11 @@ class TraceView:
     slow: bool
     duration_ms: float
     start_ns: int
+    end_ns: int
     span_count: int
     dropped_spans: int
     log_count: int
     complete: bool
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -146,162 +106,227 @@ class StoreStats:
     """What the store holds now."""
 
     traces: int
-    open_traces: int
+    kept_traces: int
     spans: int
     log_lines: int
     estimated_bytes: int
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 class TraceStore:
-    """Complete and open traces within :class:`ExplorerLimits` (not thread-safe: the explorer
-    holds its lock around every call). ``scrubber()`` is the scrubber exporters use now."""
+    """The span ring and the kept traces (see the module docs). Not thread-safe: the explorer holds
+    its lock around every call except :meth:`append`, which is the SDK's ``on_end`` path."""
 
     def __init__(
         self, limits: ExplorerLimits, slow_ms: float, scrubber: Callable[[], Scrubber | None]
     ) -> None:
         self.limits = limits
         self.slow_ms = slow_ms
-        self.done: OrderedDict[int, TraceRecord] = OrderedDict()  # by completion, oldest first
-        self.open: OrderedDict[int, TraceRecord] = OrderedDict()  # by first span, oldest first
+        self.ring: deque[ReadableSpan] = deque(maxlen=limits.recent_spans)
+        self.append = self.ring.append  # the request path: one atomic deque append
+        self.kept: OrderedDict[int, KeptTrace] = OrderedDict()  # oldest first
         self.bytes = 0
         self._scrubber = scrubber
-        self._orphan_logs: OrderedDict[int, list[Any]] = OrderedDict()
+        self._last: ReadableSpan | None = None
+        self._shown: dict[int, SpanRecord] = {}  # ring spans already scrubbed and copied, by id(span)
 
-    # -- filing ---------------------------------------------------------------------------------
+    # -- the explorer's thread --------------------------------------------------------------------
 
-    def add_spans(self, spans: Iterable[ReadableSpan], now: float) -> None:
-        limit = self.limits.spans_per_trace
-        done, open_ = self.done, self.open
-        for span in spans:
-            trace_id = span.context.trace_id if span.context is not None else 0
-            trace = done.get(trace_id) or open_.get(trace_id)
-            if trace is None:
-                trace = open_[trace_id] = TraceRecord(trace_id, now)
-                trace.logs = self._orphan_logs.pop(trace_id, [])
-                self.bytes += trace.size
-            was_open = trace.root < 0
-            self.bytes += trace.add(span, limit)
-            if was_open and trace.root >= 0 and trace_id in open_:
-                self._complete(trace, now)
+    def take_new(self) -> tuple[list[ReadableSpan], list[ReadableSpan]]:
+        """The ring now (one C-level copy, atomic under the GIL) and the spans not looked at yet."""
+        snapshot = list(self.ring)
+        last, start = self._last, len(snapshot)
+        while start and snapshot[start - 1] is not last:
+            start -= 1
+        if snapshot:
+            self._last = snapshot[-1]
+        return snapshot, snapshot[start:]
+
+    def look(
+        self,
+        new: Sequence[ReadableSpan],
+        snapshot: Sequence[ReadableSpan],
+        now: float,
+        lines_of: Callable[[set[int]], dict[int, list[Any]]],
+    ) -> None:
+        """Keep the traces ``new`` spans show to be errors or slow; add new spans of kept traces."""
+        kept, slow_ns, limit = self.kept, self.slow_ms * 1e6, self.limits.spans_per_trace
+        marked: dict[int, None] = {}
+        for span in new:
+            trace_id = _trace_id(span)
+            trace = kept.get(trace_id)
+            if trace is not None:
+                self.bytes += trace.add(self._record(span), limit)
+            elif span.status.status_code is _ERROR or (
+                _is_root(span)
+                and ((span.end_time or 0) - (span.start_time or 0) >= slow_ns or _failed_response(span))
+            ):
+                marked[trace_id] = None
+        if marked:
+            self._keep(marked, snapshot, now, lines_of(set(marked)))
         self._evict(now)
 
-    def add_logs(
-        self, entries: Sequence[Any], trace_of: Callable[[Any], int], size_of: Callable[[Any], int]
+    def _keep(
+        self,
+        marked: dict[int, None],
+        snapshot: Sequence[ReadableSpan],
+        now: float,
+        lines: dict[int, list[Any]],
     ) -> None:
-        """File log lines under their trace (``trace_of(entry)``; 0 for none). Lines of a trace
-        not seen yet wait for its first span, for at most ``open_traces`` traces."""
-        limit = self.limits.logs_per_trace
-        for entry in entries:
-            trace_id = trace_of(entry)
-            if not trace_id:
-                continue
-            trace = self.done.get(trace_id) or self.open.get(trace_id)
-            if trace is not None:
-                if len(trace.logs) < limit:
-                    trace.logs.append(entry)
-                    size = size_of(entry)
-                    trace.size += size
-                    self.bytes += size
-                continue
-            waiting = self._orphan_logs.get(trace_id)
-            if waiting is None:
-                waiting = self._orphan_logs[trace_id] = []
-                while len(self._orphan_logs) > self.limits.open_traces:
-                    self._orphan_logs.popitem(last=False)
-            if len(waiting) < limit:
-                waiting.append(entry)
+        spans: dict[int, list[ReadableSpan]] = {trace_id: [] for trace_id in marked}
+        for span in snapshot:
+            found = spans.get(_trace_id(span))
+            if found is not None:
+                found.append(span)
+        for trace_id, members in spans.items():
+            trace = self.kept[trace_id] = KeptTrace(trace_id, now)
+            for span in members:
+                trace.add(self._record(span), self.limits.spans_per_trace)
+            self.bytes += trace.size
+            self.add_logs(trace_id, lines.get(trace_id, ()))
 
-    def _complete(self, trace: TraceRecord, now: float) -> None:
-        del self.open[trace.trace_id]
-        trace.completed = now
-        self.done[trace.trace_id] = trace
-
-    def _drop(self, table: OrderedDict[int, TraceRecord], trace_id: int) -> None:
-        self.bytes -= table.pop(trace_id).size
+    def add_logs(self, trace_id: int, lines: Iterable[Any]) -> None:
+        """File log lines under a kept trace (others are found in the log ring when shown)."""
+        trace = self.kept.get(trace_id)
+        if trace is None:
+            return
+        for line in lines:
+            if len(trace.logs) >= self.limits.logs_per_trace:
+                break
+            trace.logs.append(line)
+            size = line.size()
+            trace.size += size
+            self.bytes += size
 
     def _evict(self, now: float) -> None:
-        limits = self.limits
+        limits, kept = self.limits, self.kept
         cutoff = now - limits.keep_s
-        while self.open:  # too many open, or open too long: close the oldest as they are
-            trace = next(iter(self.open.values()))
-            if len(self.open) <= limits.open_traces and trace.completed >= cutoff:
-                break
-            self._complete(trace, now)
-        older = len(self.done) - limits.recent_traces
-        if older > 0:
-            for trace_id, trace in list(self.done.items())[:older]:
-                kept = (trace.error or trace.duration_ms >= self.slow_ms) and trace.completed >= cutoff
-                if not kept:
-                    self._drop(self.done, trace_id)
-        while self.done and (
-            len(self.done) + len(self.open) > limits.max_traces or self.bytes > limits.max_bytes
+        while kept and (
+            next(iter(kept.values())).kept_at < cutoff
+            or len(kept) > limits.max_traces
+            or self.bytes > limits.max_bytes
         ):
-            self._drop(self.done, next(iter(self.done)))
-        while self.open and self.bytes > limits.max_bytes:
-            self._drop(self.open, next(iter(self.open)))
+            self.bytes -= kept.popitem(last=False)[1].size
 
     # -- showing ----------------------------------------------------------------------------------
 
-    def record(self, trace: TraceRecord, index: int) -> SpanRecord:
-        """Span ``index`` of ``trace``, scrubbed and copied on first use (it then replaces the SDK's
-        span, and the store's size follows)."""
-        item = trace.spans[index]
-        if isinstance(item, SpanRecord):
-            return item
-        record = SpanRecord(scrubbed_span(item, self._scrubber()), self.limits)
-        delta = record.size - raw_size(item)
-        trace.spans[index] = record
-        trace.size += delta
-        if self.get(trace.trace_id) is trace:
-            self.bytes += delta
+    def _record(self, span: ReadableSpan) -> SpanRecord:
+        record = self._shown.get(id(span))
+        if record is None or record.span_id != span.context.span_id:
+            record = SpanRecord(scrubbed_span(span, self._scrubber()), self.limits)
         return record
 
-    def records(self, trace: TraceRecord) -> list[SpanRecord]:
-        return [self.record(trace, index) for index in range(len(trace.spans))]
+    def _shown_record(self, span: ReadableSpan) -> SpanRecord:
+        record = self._record(span)
+        self._shown[id(span)] = record
+        return record
 
-    def view(self, trace: TraceRecord) -> TraceView:
-        shown = self.record(trace, max(trace.root, 0)) if trace.spans else None
-        attributes = shown.attributes if shown is not None and trace.root >= 0 else {}
+    def recent(self, snapshot: Sequence[ReadableSpan]) -> dict[int, list[ReadableSpan]]:
+        """The ring's spans by trace, for the newest ``recent_traces`` complete traces, newest first."""
+        groups: dict[int, list[ReadableSpan]] = {}
+        roots: list[ReadableSpan] = []
+        for span in snapshot:
+            groups.setdefault(_trace_id(span), []).append(span)
+            if _is_root(span):
+                roots.append(span)
+        roots.sort(key=lambda span: span.end_time or 0, reverse=True)
+        newest = [_trace_id(root) for root in roots[: self.limits.recent_traces]]
+        live = {id(span) for span in snapshot}
+        self._shown = {key: record for key, record in self._shown.items() if key in live}
+        return {trace_id: groups[trace_id] for trace_id in dict.fromkeys(newest)}
+
+    def views(self, log_counts: Counter[int]) -> list[TraceView]:
+        """Kept and recent complete traces, newest first."""
+        snapshot = list(self.ring)
+        views = [self._kept_view(trace) for trace in self.kept.values()]
+        views += [
+            self._ring_view(trace_id, spans, log_counts[trace_id])
+            for trace_id, spans in self.recent(snapshot).items()
+            if trace_id not in self.kept
+        ]
+        views.sort(key=lambda view: view.end_ns, reverse=True)
+        return views
+
+    def trace(self, trace_id: int) -> tuple[TraceView, list[SpanRecord], list[Any] | None] | None:
+        """A kept trace, or one still in the ring (its log lines then ``None``: in the log ring)."""
+        kept = self.kept.get(trace_id)
+        if kept is not None:
+            return self._kept_view(kept), list(kept.spans), list(kept.logs)
+        spans = [span for span in self.ring.copy() if _trace_id(span) == trace_id]
+        if not spans:
+            return None
+        return self._ring_view(trace_id, spans, 0), [self._shown_record(s) for s in spans], None
+
+    def _kept_view(self, trace: KeptTrace) -> TraceView:
+        root = next((s for s in trace.spans if s.is_root), None)
+        failed = any(s.status == _ERROR.name for s in trace.spans)
+        tools = {str(s.attributes[TOOL_NAME]) for s in trace.spans if TOOL_NAME in s.attributes}
+        return self._view(
+            trace.trace_id, root, trace.spans, failed, sorted(tools), len(trace.logs), trace.dropped_spans
+        )
+
+    def _ring_view(self, trace_id: int, spans: list[ReadableSpan], log_count: int) -> TraceView:
+        raw_root = next((s for s in spans if _is_root(s)), None)
+        root = self._shown_record(raw_root) if raw_root is not None else None
+        records = [root] if root is not None else [self._shown_record(spans[0])]
+        failed = any(s.status.status_code is _ERROR for s in spans)
+        scrubber = self._scrubber()
+        tools = {
+            encodable(str(scrubber.scrub_value(TOOL_NAME, tool) if scrubber is not None else tool))
+            for s in spans
+            if (tool := (s.attributes or {}).get(TOOL_NAME)) is not None
+        }
+        view = self._view(trace_id, root, records, failed, sorted(tools), log_count, 0)
+        # The list copies only the root: count and start from all the trace's spans in the ring.
+        return replace(view, span_count=len(spans), start_ns=min(s.start_time or 0 for s in spans))
+
+    def _view(
+        self,
+        trace_id: int,
+        root: SpanRecord | None,
+        spans: Sequence[SpanRecord],
+        failed: bool,
+        tools: list[str],
+        log_count: int,
+        dropped: int,
+    ) -> TraceView:
+        shown = root or (spans[0] if spans else None)
+        attributes = root.attributes if root is not None else {}
         status = attributes.get(HTTP_RESPONSE_STATUS_CODE)
+        status_code = status if isinstance(status, int) and not isinstance(status, bool) else None
+        start = min((s.start_ns for s in spans), default=0)
+        end = root.end_ns if root is not None else max((s.end_ns for s in spans), default=0)
+        duration = root.duration_ms if root is not None else max(end - start, 0) / 1e6
         return TraceView(
-            trace_id=trace.trace_id,
+            trace_id=trace_id,
             name=shown.name if shown is not None else "",
             method=_text(attributes.get(HTTP_REQUEST_METHOD)),
             route=_text(attributes.get(HTTP_ROUTE)),
-            status_code=status if isinstance(status, int) and not isinstance(status, bool) else None,
+            status_code=status_code,
             correlation_id=_text(attributes.get(CORRELATION_ID)),
             error_type=_text(attributes.get(ERROR_TYPE)),
-            tools=self._tools(trace),
-            error=trace.error,
-            slow=trace.duration_ms >= self.slow_ms,
-            duration_ms=trace.duration_ms,
-            start_ns=trace.start_ns,
-            span_count=len(trace.spans),
-            dropped_spans=trace.dropped_spans,
-            log_count=len(trace.logs),
-            complete=trace.complete,
+            tools=tools,
+            error=failed or (status_code is not None and status_code >= 500),
+            slow=duration >= self.slow_ms,
+            duration_ms=duration,
+            start_ns=start,
+            end_ns=end,
+            span_count=len(spans),
+            dropped_spans=dropped,
+            log_count=log_count,
+            complete=root is not None,
         )
 
-    def _tools(self, trace: TraceRecord) -> list[str]:
-        """``gen_ai.tool.name`` of its spans, as exporters send that attribute."""
-        scrubber = self._scrubber()
-        if scrubber is None:
-            return sorted(encodable(t) for t in trace.tools)
-        return sorted(encodable(str(scrubber.scrub_value(TOOL_NAME, t))) for t in trace.tools)
-
-    def get(self, trace_id: int) -> TraceRecord | None:
-        return self.done.get(trace_id) or self.open.get(trace_id)
-
-    def newest_first(self) -> list[TraceRecord]:
-        """Complete traces, newest first."""
-        return list(reversed(self.done.values()))
-
     def stats(self, log_lines: int) -> StoreStats:
-        tables = (self.done, self.open)
+        snapshot = list(self.ring)
+        listed = len(self.kept) + sum(1 for t in self.recent(snapshot) if t not in self.kept)
         return StoreStats(
-            traces=len(self.done),
-            open_traces=len(self.open),
-            spans=sum(len(t.spans) for table in tables for t in table.values()),
+            traces=listed,
+            kept_traces=len(self.kept),
+            spans=len(snapshot) + sum(len(t.spans) for t in self.kept.values()),
             log_lines=log_lines,
-            estimated_bytes=self.bytes,
+            estimated_bytes=self.bytes + sum(raw_size(span) for span in snapshot),
         )

@@ -38,15 +38,18 @@ class ExplorerLimits:
     """The explorer's bounds (see the module docs). Every one is fixed for the store's life."""
 
     recent_traces: int = 500
+    """The newest complete traces listed, whatever they are (as far as the span ring reaches)."""
+    recent_spans: int = 5000
+    """The ring of the latest finished spans, as the SDK made them, that the recent traces come from."""
     keep_s: float = 900.0
-    open_traces: int = 1000
+    """How long a trace with an error, or a slow one, is kept besides the recent ones."""
     spans_per_trace: int = 200
     events_per_span: int = 32
     max_value_chars: int = 4096
-    max_traces: int = 3000
-    max_bytes: int = 64 * 1024 * 1024
-    pending_spans: int = 20_000
-    """Finished spans waiting for the grouping thread; past it the oldest waiting ones are dropped."""
+    max_traces: int = 2000
+    """Error and slow traces kept at most (besides the ring)."""
+    max_bytes: int = 32 * 1024 * 1024
+    """Estimated bytes of the error and slow traces kept at most."""
     log_lines: int = 5000
     """Log lines in the process-wide ring."""
     logs_per_trace: int = 200

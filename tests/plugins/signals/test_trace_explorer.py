@@ -91,14 +91,14 @@ def test_log_fields_are_copies_not_the_applications_objects(explorer: TraceExplo
     assert line.fields["big"] == "B" * 2048 + "…"
 
 
-def test_on_end_only_queues_and_the_queue_is_bounded() -> None:
-    """Spans wait on a bounded deque until a pass; past ``pending_spans`` the oldest are dropped."""
-    explorer = TraceExplorer(slow_ms=1000, scrubber=Scrubber, limits=ExplorerLimits(pending_spans=10))
-    tracer = _tracer(explorer)  # not started: no thread, so nothing is grouped until a read
+def test_on_end_only_appends_to_a_bounded_ring() -> None:
+    """Ended spans go to a ring of ``recent_spans``; nothing is grouped until a pass."""
+    explorer = TraceExplorer(slow_ms=1000, scrubber=Scrubber, limits=ExplorerLimits(recent_spans=10))
+    tracer = _tracer(explorer)  # not started: no thread, so nothing happens until a read
     for i in range(25):
         with tracer.start_as_current_span(f"span {i}"):
             pass
-    assert len(explorer._pending) == 10 and not explorer.store.done and not explorer.store.open
+    assert [s.name for s in explorer.store.ring] == [f"span {i}" for i in range(15, 25)]
     assert sorted(t.name for t in explorer.traces()) == sorted(f"span {i}" for i in range(15, 25))
 
 

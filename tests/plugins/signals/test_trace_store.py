@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import itertools
 import tracemalloc
+from collections import Counter
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Tracer
 
 from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.plugins.signals.logs import LogLine, LogRing
 from atoms_otel.plugins.signals.store import TraceStore
 from atoms_otel.plugins.signals.traces import ExplorerLimits, SpanRecord, raw_size
 
@@ -29,7 +31,7 @@ def _span(
     events: tuple[Event, ...] = (),
     span_id: int | None = None,
 ) -> ReadableSpan:
-    start = 1_000_000_000
+    start = 1_000_000_000 + trace_id * 1_000_000_000  # later traces end later
     return ReadableSpan(
         name=name,
         context=SpanContext(trace_id, span_id or next(_ids), is_remote=False),
@@ -51,73 +53,111 @@ def _store(**limits: Any) -> TraceStore:
     return TraceStore(ExplorerLimits(**limits), slow_ms=1000, scrubber=Scrubber)
 
 
+def _feed(
+    store: TraceStore, spans: list[ReadableSpan], now: float, lines: dict[int, list[Any]] | None = None
+) -> None:
+    """What the SDK and the explorer's thread do: append each span, then one pass."""
+    for span in spans:
+        store.append(span)
+    snapshot, new = store.take_new()
+    store.look(new, snapshot, now, lambda ids: {k: v for k, v in (lines or {}).items() if k in ids})
+
+
 def _trace(store: TraceStore, trace_id: int, now: float, **root: Any) -> None:
     """One trace: a child span, then its root (the order spans end in)."""
-    store.add_spans([_span(trace_id, parent=7, name="child"), _span(trace_id, span_id=7, **root)], now)
+    _feed(store, [_span(trace_id, parent=7, name="child"), _span(trace_id, span_id=7, **root)], now)
 
 
-def test_the_newest_traces_are_kept_and_older_ordinary_ones_evicted() -> None:
-    """Past ``recent_traces``, ordinary traces go oldest first."""
-    store = _store(recent_traces=5)
+def _listed(store: TraceStore) -> list[int]:
+    return [view.trace_id for view in store.views(Counter())]
+
+
+def test_the_newest_complete_traces_are_listed_from_the_span_ring() -> None:
+    """The ring keeps the last ``recent_spans`` spans; the newest ``recent_traces`` complete
+    traces in it are listed, newest first."""
+    store = _store(recent_traces=3, recent_spans=10)
     for trace_id in range(1, 9):
-        _trace(store, trace_id, T0 + trace_id)
-    assert [t.trace_id for t in store.newest_first()] == [8, 7, 6, 5, 4]
-    assert store.stats(0).spans == 10
+        _trace(store, trace_id, T0)
+    assert len(store.ring) == 10
+    assert _listed(store) == [8, 7, 6]
+    view = store.views(Counter({8: 2}))[0]
+    assert (view.span_count, view.log_count, view.complete, view.route) == (2, 2, True, "/items/{item_id}")
 
 
-def test_errors_and_slow_traces_are_kept_for_keep_s_beyond_the_newest() -> None:
-    """An error and a slow trace outlive the recent window, until ``keep_s`` has passed."""
-    store = _store(recent_traces=3, keep_s=900)
+def test_errors_and_slow_traces_are_kept_for_keep_s_beyond_the_ring() -> None:
+    """An error (span status or 5xx) and a slow trace outlive the ring, until ``keep_s`` passed."""
+    store = _store(recent_traces=3, recent_spans=6, keep_s=900)
     _trace(store, 1, T0, status=StatusCode.ERROR)
     _trace(store, 2, T0, ms=1500)
     _trace(store, 3, T0, attributes={"http.response.status_code": 503})
     for trace_id in range(10, 20):
         _trace(store, trace_id, T0 + 60)
-    assert [t.trace_id for t in store.newest_first()] == [19, 18, 17, 3, 2, 1]
+    assert _listed(store) == [19, 18, 17, 2, 3, 1]  # by end: the slow one ended after 3
+    assert all(len(store.kept[t].spans) == 2 for t in (1, 2, 3))  # the child came with its root
     _trace(store, 20, T0 + 899)
-    assert {1, 2, 3} <= set(store.done)
+    assert set(store.kept) == {1, 2, 3}
     _trace(store, 21, T0 + 901)
-    assert [t.trace_id for t in store.newest_first()] == [21, 20, 19]
+    assert _listed(store) == [21, 20, 19] and not store.kept
+
+
+def test_a_failing_child_keeps_its_trace_and_the_spans_after_it() -> None:
+    """The trace is kept (and listed, as open) from its first failing span on; spans that end
+    later join it."""
+    store = _store()
+    _feed(store, [_span(5, parent=9, name="db", status=StatusCode.ERROR)], T0)
+    assert [(v.trace_id, v.complete) for v in store.views(Counter())] == [(5, False)]
+    _feed(store, [_span(5, span_id=9)], T0 + 1)
+    (view,) = store.views(Counter())
+    assert (view.trace_id, view.span_count, view.error, view.complete) == (5, 2, True, True)
 
 
 def test_spans_past_the_per_trace_limit_are_counted_not_kept() -> None:
-    """A trace keeps at most ``spans_per_trace`` spans and counts the rest."""
+    """A kept trace holds at most ``spans_per_trace`` spans and counts the rest."""
     store = _store(spans_per_trace=4)
-    store.add_spans([_span(1, parent=99, name=f"s{i}") for i in range(10)], T0)
-    trace = store.get(1)
-    assert trace is not None and (len(trace.spans), trace.dropped_spans) == (4, 6)
+    _feed(store, [_span(1, parent=99, name=f"s{i}", status=StatusCode.ERROR) for i in range(10)], T0)
+    assert (len(store.kept[1].spans), store.kept[1].dropped_spans) == (4, 6)
 
 
-def test_max_traces_bounds_errors_too() -> None:
-    """Errors beyond ``max_traces`` go, oldest first."""
-    store = _store(recent_traces=2, max_traces=10)
+def test_max_traces_bounds_the_kept_traces() -> None:
+    """Kept traces beyond ``max_traces`` go, oldest first."""
+    store = _store(recent_spans=4, max_traces=10)
     for trace_id in range(1, 31):
         _trace(store, trace_id, T0, status=StatusCode.ERROR)
-    assert [t.trace_id for t in store.newest_first()] == list(range(30, 20, -1))
+    assert list(store.kept) == list(range(21, 31))
 
 
-def test_the_memory_cap_evicts_the_oldest_traces_first() -> None:
-    """Past ``max_bytes`` (estimated), the oldest traces go, whatever they are."""
+def test_the_memory_cap_evicts_the_oldest_kept_traces_first() -> None:
+    """Past ``max_bytes`` (estimated), the oldest kept traces go."""
     store = _store(max_bytes=60_000)
-    limits = store.limits
     big = {"payload": "x" * 3000}
     for trace_id in range(1, 41):
         _trace(store, trace_id, T0, status=StatusCode.ERROR, attributes=big)
-    kept = [t.trace_id for t in store.newest_first()]
-    assert store.bytes <= limits.max_bytes
-    assert kept == list(range(40, 40 - len(kept), -1)) and 5 < len(kept) < 40
-    assert store.bytes == sum(t.size for t in store.done.values())
+    kept = list(store.kept)
+    assert store.bytes <= store.limits.max_bytes
+    assert kept == list(range(41 - len(kept), 41)) and 5 < len(kept) < 40
+    assert store.bytes == sum(t.size for t in store.kept.values())
 
 
-def test_open_traces_are_closed_after_keep_s_or_past_their_limit() -> None:
-    """A trace whose root never ends is shown as it is: after ``keep_s``, or when too many are open."""
-    store = _store(open_traces=3, keep_s=900)
-    for trace_id in range(1, 6):
-        store.add_spans([_span(trace_id, parent=5, name="orphan")], T0)
-    assert (list(store.open), [t.trace_id for t in store.newest_first()]) == ([3, 4, 5], [2, 1])
-    store.add_spans([], T0 + 901)
-    assert not store.open and len(store.done) == 5
-    assert not any(t.complete for t in store.done.values())
+def test_a_kept_trace_takes_its_log_lines() -> None:
+    """The lines of a trace in the log ring when it is kept go with it (at most ``logs_per_trace``)."""
+    store = _store(logs_per_trace=2)
+    line = LogRing(10)
+    handler_lines = [_line(line, 4, f"line {i}") for i in range(3)]
+    _feed(store, [_span(4, status=StatusCode.ERROR)], T0, {4: handler_lines})
+    assert [entry.message for entry in store.kept[4].logs] == ["line 0", "line 1"]
+
+
+def test_a_shown_ring_trace_is_scrubbed_as_exported() -> None:
+    """Opening a trace from the ring scrubs its spans as exporters do."""
+    store = _store()
+    _trace(store, 1, T0, attributes={"http.route": "/login", "password": "hunter2"})
+    found = store.trace(1)
+    assert found is not None
+    view, records, lines = found
+    assert lines is None and view.route == "/login"
+    assert [r.name for r in records] == ["child", "GET /items/{item_id}"]
+    assert records[1].attributes["password"] == "[REDACTED]"
+    assert store.trace(2) is None
 
 
 def test_attribute_strings_and_events_are_cut_to_their_limits() -> None:
@@ -127,6 +167,10 @@ def test_attribute_strings_and_events_are_cut_to_their_limits() -> None:
     record = _record(_span(1, attributes={"long": "y" * 50, "list": ("a" * 20,)}, events=events), limits)
     assert record.attributes == {"long": "y" * 10 + "…", "list": ["a" * 10 + "…"]}
     assert [name for name, _, _ in record.events] == ["e0", "e1"]
+
+
+def _line(ring: LogRing, trace_id: int, message: str) -> LogLine:
+    return LogLine(ring.next_seq(), T0, 20, "INFO", "test", message, trace_id, 1, (None,) * 4, None, None)
 
 
 class _Keep(SpanProcessor):
@@ -191,16 +235,3 @@ def test_the_size_estimates_cover_the_memory_really_held() -> None:
         held, records = _measured(lambda make=make: [_record(s, limits) for s in _sdk_spans(make)])
         estimated = sum(r.size for r in records)
         assert 0.4 * estimated <= held <= estimated, (make.__name__, "records", held, estimated)
-
-
-def test_a_shown_span_replaces_the_sdk_span_and_the_size_follows() -> None:
-    """Showing a trace scrubs and copies its spans once; the store's byte count drops accordingly."""
-    store = _store()
-    _trace(store, 1, T0, attributes={"http.route": "/login", "password": "hunter2"})
-    trace = store.get(1)
-    assert trace is not None
-    before = store.bytes
-    records = store.records(trace)
-    assert all(isinstance(s, SpanRecord) for s in trace.spans) and store.records(trace) == records
-    assert records[1].attributes["password"] == "[REDACTED]"
-    assert store.bytes < before and store.bytes == sum(t.size for t in store.done.values())
