@@ -29,6 +29,8 @@ from atoms_otel.otel.logs.format import record_extras, structured_exception
 __all__ = ["ExplorerLogHandler", "LogLine", "LogRing", "bounded", "scrubbed_fields", "scrubbed_message"]
 
 _CONTEXT_VARS = tuple(var for _, _, var in CONTEXT_ATTRIBUTES)
+assert len(_CONTEXT_VARS) == 4, "LogLine.context reads the four context variables by position"
+_CORRELATION, _USER, _SESSION, _PATH = _CONTEXT_VARS
 _CONTEXT_NAMES = tuple(name for name, _, _ in CONTEXT_ATTRIBUTES)
 _LINE_BASE = 500  # bytes per kept line beyond its strings (tuple, ints, refs): see the tests
 MAX_MESSAGE_CHARS: Final = 8192
@@ -36,6 +38,7 @@ MAX_FIELD_CHARS: Final = 2048
 _MAX_DEPTH: Final = 6
 _MAX_ITEMS: Final = 100
 _PLAIN: Final = (int, float, bool, type(None))
+_PLAIN_TYPES: Final = frozenset(_PLAIN)
 
 
 def bounded(value: Any, depth: int = 0) -> Any:
@@ -63,7 +66,11 @@ def _fields(record: logging.LogRecord) -> dict[str, Any] | None:
     if not extras:
         return None
     for key, value in extras.items():
-        if type(value) not in _PLAIN and (type(value) is not str or len(value) > MAX_FIELD_CHARS):
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_FIELD_CHARS:
+                extras[key] = bounded(value)
+        elif kind not in _PLAIN_TYPES:
             extras[key] = bounded(value)
     return extras
 
@@ -141,6 +148,9 @@ class LogRing:
         return iter(self.snapshot())
 
 
+_new_line = tuple.__new__  # a LogLine without the named tuple's Python-level __new__
+
+
 class ExplorerLogHandler(logging.Handler):
     """Appends each record to a :class:`LogRing` (see the module docs)."""
 
@@ -157,19 +167,23 @@ class ExplorerLogHandler(logging.Handler):
             message = record.getMessage()
             if len(message) > MAX_MESSAGE_CHARS:
                 message = message[:MAX_MESSAGE_CHARS] + "…"
-            self.ring.lines.append(
-                LogLine(
-                    self.ring.next_seq(),
-                    record.created,
-                    record.levelno,
-                    record.levelname,
-                    record.name,
-                    message,
-                    context.trace_id,
-                    context.span_id,
-                    tuple(var.get() for var in _CONTEXT_VARS),
-                    _fields(record),
-                    structured_exception(exc_info) if exc_info and exc_info[0] is not None else None,
+            ring = self.ring
+            ring.lines.append(
+                _new_line(
+                    LogLine,
+                    (
+                        ring.next_seq(),
+                        record.created,
+                        record.levelno,
+                        record.levelname,
+                        record.name,
+                        message,
+                        context.trace_id,
+                        context.span_id,
+                        (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get()),
+                        _fields(record),
+                        structured_exception(exc_info) if exc_info and exc_info[0] is not None else None,
+                    ),
                 )
             )
         except Exception as exc:
