@@ -2,13 +2,12 @@
 in memory, for the live view at ``/observability`` and ``/api/observability/traces``.
 
 On the request path it only appends: :meth:`TraceExplorer.on_end` puts a reference to the finished
-span on a bounded deque, the log handler a tuple on a bounded ring. A daemon thread (``atoms-otel-
-explorer``, every 0.5 s) and every read do the rest under one lock: file each span under its trace,
-file log lines under their trace, and evict past the limits
-(:mod:`atoms_otel.plugins.signals.store`). Only a span that is shown is scrubbed as exporters do
-(:func:`atoms_otel.otel.exporters.scrubbed_span`, with the configured scrubber) and copied into a
-small record. When more than ``pending_spans`` spans end between two passes, the oldest waiting
-ones are dropped.
+span on a bounded ring (the last 5000 spans), the log handler a tuple on a bounded ring (the last
+5000 lines). A daemon thread (``atoms-otel-explorer``, every 0.5 s) and every read do the rest under
+one lock: look at each new span once to keep error and slow traces longer, file log lines under
+kept traces, and evict past the limits (:mod:`atoms_otel.plugins.signals.store`). A span is
+scrubbed as exporters scrub it (:func:`atoms_otel.otel.exporters.scrubbed_span`, with the
+configured scrubber) and copied into a small record only when its trace is kept or shown.
 
 It runs when the ``explorer`` setting (``ATOMS_OTEL_EXPLORER``, default on) is on, and never in
 serverless mode (an instance per request has no "recent" to keep).
