@@ -218,12 +218,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     logs = json.loads(out.stdout.strip().splitlines()[-1])
     without, with_ = statistics.median(logs["without"]), statistics.median(logs["with"])
-    print(
-        f"\nlog line inside a span, JSON to /dev/null, {args.lines} lines x {len(logs['with'])} rounds (median)"
-    )
-    print(
-        f"  without the explorer's handler {without:6.2f} us, with it {with_:6.2f} us: {with_ - without:+.2f} us/line"
-    )
+    rounds = len(logs["with"])
+    print(f"\nlog line inside a span, JSON to /dev/null, {args.lines} lines x {rounds} rounds (median)")
+    delta = with_ - without
+    print(f"  without the explorer's handler {without:6.2f} us, with it {with_:6.2f} us: {delta:+.2f} us/line")
 
 
 if __name__ == "__main__":
