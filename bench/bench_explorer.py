@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rounds = len(logs["with"])
     print(f"\nlog line inside a span, JSON to /dev/null, {args.lines} lines x {rounds} rounds (median)")
     delta = with_ - without
-    print(f"  without the explorer's handler {without:6.2f} us, with it {with_:6.2f} us: {delta:+.2f} us/line")
+    print(f"  without the explorer's handler {without:6.2f} us, with it {with_:6.2f} us: {delta:+.2f} us")
 
 
 if __name__ == "__main__":
