@@ -29,8 +29,7 @@ from atoms_otel.otel.logs.format import record_extras, structured_exception
 __all__ = ["ExplorerLogHandler", "LogLine", "LogRing", "bounded", "scrubbed_fields", "scrubbed_message"]
 
 _CONTEXT_VARS = tuple(var for _, _, var in CONTEXT_ATTRIBUTES)
-assert len(_CONTEXT_VARS) == 4, "LogLine.context reads the four context variables by position"
-_CORRELATION, _USER, _SESSION, _PATH = _CONTEXT_VARS
+_CORRELATION, _USER, _SESSION, _PATH = _CONTEXT_VARS  # LogLine.context: these four, in order
 _CONTEXT_NAMES = tuple(name for name, _, _ in CONTEXT_ATTRIBUTES)
 _LINE_BASE = 500  # bytes per kept line beyond its strings (tuple, ints, refs): see the tests
 MAX_MESSAGE_CHARS: Final = 8192
