@@ -209,6 +209,16 @@ class Settings:
         "ATOMS_OTEL_SERVERLESS", parse=p.boolean, default=None,
         doc="flush before each response ends; default: on when VERCEL or AWS_LAMBDA_FUNCTION_NAME is set",
     )  # fmt: skip
+    explorer: bool = setting(
+        "ATOMS_OTEL_EXPLORER", parse=p.boolean, default=True, argument=False,
+        doc="keep recent traces and log lines in memory for the live view's explorer "
+        "(bounded; always off in serverless mode)",
+    )  # fmt: skip
+    trace_url_template: str | None = setting(
+        "ATOMS_OTEL_TRACE_URL_TEMPLATE", parse=p.url_template("{trace_id}"), default=None,
+        argument=False, doc="a link per trace in the live view, e.g. a Grafana Explore/Tempo URL "
+        "with ``{trace_id}``",
+    )  # fmt: skip
     endpoints: bool = setting(
         "ATOMS_OTEL_ENDPOINTS", parse=p.boolean, default=False, argument=False,
         doc="zero-code start (opentelemetry-instrument): also add /metrics, the probes, the API and page",
