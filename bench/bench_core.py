@@ -5,6 +5,13 @@
 Not a test: it prints ns/call (best of N repeats, each a tight loop) and ratios. Everything is
 measured in one process, one after another and interleaved, on the same MeterProvider and readers,
 writing logs to the same discarding stream — so the comparison is fair on a noisy machine.
+
+The log lines: ``atoms_otel JSON`` is one ``get_logger(...).info`` with two fields inside a
+``LogContext`` (correlation and user id), the case the README's target is stated for; it is
+measured on the direct path (only our handler listens), on the stdlib record path (a handler of
+someone else's on the logger forces the ``LogRecord``), and with the json module instead of
+``orjson``. The references are stdlib logging with a plain-text formatter and with
+python-json-logger, given the same two fields.
 """
 
 from __future__ import annotations
@@ -15,22 +22,50 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
 import atoms_otel
 from atoms_otel import AdvancedOptions, Counter, Histogram, LogContext, get_logger
+from atoms_otel.otel.logs import format as log_format
+
+Case = tuple[Callable[[], None], Callable[[], Any]]
 
 
-def best_ns(fn: Callable[[], None], calls: int, repeats: int) -> float:
+def best_ns(
+    fn: Callable[[], None], calls: int, repeats: int, around: Callable[[], Any] = nullcontext
+) -> float:
     samples = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter_ns() - start) / calls)
+    with around():
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                fn()
+            samples.append((time.perf_counter_ns() - start) / calls)
     return min(samples)
+
+
+@contextmanager
+def in_log_context() -> Iterator[None]:
+    with LogContext(user_id="u1", correlation_id="c1"):
+        yield
+
+
+@contextmanager
+def stdlib_json() -> Iterator[None]:
+    """The json module instead of orjson (a tree without the orjson switch measures its only path)."""
+    saved = getattr(log_format, "orjson", None)
+    if hasattr(log_format, "orjson"):
+        log_format.orjson = None  # type: ignore[assignment]
+    try:
+        with in_log_context():
+            yield
+    finally:
+        if hasattr(log_format, "orjson"):
+            log_format.orjson = saved
 
 
 def main() -> None:
@@ -57,6 +92,9 @@ def main() -> None:
     )
 
     ours_log = get_logger("bench.atoms")
+    record_path_log = get_logger("bench.record")  # someone else's handler listens: the record is built
+    logging.getLogger("bench.record").addHandler(logging.NullHandler())
+    library = logging.getLogger("bench.library")
     scrubber = telemetry.scrubber
     assert scrubber is not None
     plain_text = '127.0.0.1:50312 - "GET /items/42?page=2 HTTP/1.1" 200'
@@ -74,55 +112,73 @@ def main() -> None:
     plain.addHandler(plain_handler)
     plain.setLevel(logging.INFO)
 
-    cases: dict[str, Callable[[], None]] = {
-        "counter: atoms_otel Counter.inc": lambda: ours_counter.inc(labels=attrs),
-        "counter: raw SDK counter.add": lambda: raw_counter.add(1, attrs),
-        "histogram: atoms_otel Histogram.observe": lambda: ours_hist.observe(0.05, hist_attrs),
-        "histogram: raw SDK histogram.record": lambda: raw_hist.record(0.05, hist_attrs),
-        "log line: atoms_otel JSON (extra_fields)": lambda: ours_log.info(
-            "Processing request", extra_fields={"action": "create", "item": 7}
+    fields = {"action": "create", "item": 7}
+    plain_ctx = nullcontext
+    cases: dict[str, Case] = {
+        "counter: atoms_otel Counter.inc": (lambda: ours_counter.inc(labels=attrs), plain_ctx),
+        "counter: raw SDK counter.add": (lambda: raw_counter.add(1, attrs), plain_ctx),
+        "histogram: atoms_otel Histogram.observe": (lambda: ours_hist.observe(0.05, hist_attrs), plain_ctx),
+        "histogram: raw SDK histogram.record": (lambda: raw_hist.record(0.05, hist_attrs), plain_ctx),
+        "log: atoms_otel JSON, context + 2 fields": (
+            lambda: ours_log.info("Processing request", extra_fields=fields),
+            in_log_context,
         ),
-        "log line: stdlib + python-json-logger": lambda: pjl.info(
-            "Processing request", extra={"action": "create", "item": 7}
+        "log: same, json module (no orjson)": (
+            lambda: ours_log.info("Processing request", extra_fields=fields),
+            stdlib_json,
         ),
-        "log line: stdlib text formatter": lambda: plain.info(
-            "Processing request", extra={"action": "create", "item": 7}
+        "log: same, stdlib record path": (
+            lambda: record_path_log.info("Processing request", extra_fields=fields),
+            in_log_context,
+        ),
+        "log: stdlib logger through our handler": (
+            lambda: library.info("Processing request", extra=fields),
+            in_log_context,
+        ),
+        "log: stdlib + python-json-logger": (
+            lambda: pjl.info("Processing request", extra=fields),
+            in_log_context,
+        ),
+        "log: stdlib plain text formatter": (
+            lambda: plain.info("Processing request", extra=fields),
+            in_log_context,
         ),
         # Value scrubbing by credential format (issue 11 item 8): its share of a log line.
-        "scrub_text: plain access-log message": lambda: scrubber.scrub_text(plain_text),
-        "scrub_text: message with key and password=": lambda: scrubber.scrub_text(secret_text),
-        "log line: atoms_otel JSON, password= in message": lambda: ours_log.info(
-            "login failed password=hunter2 for %s", "bob", extra_fields={"action": "create"}
+        "scrub_text: plain access-log message": (lambda: scrubber.scrub_text(plain_text), plain_ctx),
+        "scrub_text: message with key and password=": (lambda: scrubber.scrub_text(secret_text), plain_ctx),
+        "log: atoms_otel JSON, password= in message": (
+            lambda: ours_log.info(
+                "login failed password=hunter2 for %s", "bob", extra_fields={"action": "create"}
+            ),
+            plain_ctx,
         ),
     }
     # Interleave: every case runs once per round, rounds repeated; keep each case's best round.
     results: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(3):
-        for name, fn in cases.items():
-            results[name].append(best_ns(fn, args.calls, max(1, args.repeats // 3)))
+        for name, (fn, around) in cases.items():
+            results[name].append(best_ns(fn, args.calls, max(1, args.repeats // 3), around))
     best = {name: min(values) for name, values in results.items()}
     spread = {name: statistics.pstdev(values) / min(values) * 100 for name, values in results.items()}
 
-    with LogContext(user_id="u1", correlation_id="c1"):
-        in_context = best_ns(
-            lambda: ours_log.info("Processing request", extra_fields={"action": "create"}),
-            args.calls,
-            args.repeats,
-        )
-
     print(f"python {sys.version.split()[0]}, {args.calls} calls x {args.repeats} repeats, best-of (ns/call)")
+    print(f"orjson {'installed' if getattr(log_format, 'ORJSON', False) else 'not used'}")
     for name, value in best.items():
         print(f"  {name:<45} {value:9.0f} ns   (round spread {spread[name]:4.1f}%)")
-    print(f"  {'log line: atoms_otel JSON inside LogContext':<45} {in_context:9.0f} ns")
     print("ratios")
     counter_ratio = best["counter: atoms_otel Counter.inc"] / best["counter: raw SDK counter.add"]
     hist_ratio = best["histogram: atoms_otel Histogram.observe"] / best["histogram: raw SDK histogram.record"]
-    log_ratio = (
-        best["log line: atoms_otel JSON (extra_fields)"] / best["log line: stdlib + python-json-logger"]
-    )
-    print(f"  counter   atoms_otel / raw SDK             {counter_ratio:5.3f}  (target < 1.10)")
-    print(f"  histogram atoms_otel / raw SDK             {hist_ratio:5.3f}  (target < 1.10)")
-    print(f"  JSON log  atoms_otel / python-json-logger  {log_ratio:5.3f}  (target <= 1.00)")
+    ours = best["log: atoms_otel JSON, context + 2 fields"]
+    print(f"  counter   atoms_otel / raw SDK                    {counter_ratio:5.3f}  (target < 1.10)")
+    print(f"  histogram atoms_otel / raw SDK                    {hist_ratio:5.3f}  (target < 1.10)")
+    plain_ratio = ours / best["log: stdlib plain text formatter"]
+    pjl_ratio = ours / best["log: stdlib + python-json-logger"]
+    print(f"  JSON log  atoms_otel / stdlib plain text        {plain_ratio:5.3f}  (target <= 1.00)")
+    print(f"  JSON log  atoms_otel / python-json-logger       {pjl_ratio:5.3f}")
+    json_ratio = best["log: same, json module (no orjson)"] / ours
+    record_ratio = best["log: same, stdlib record path"] / ours
+    print(f"  JSON log  json module / orjson                  {json_ratio:5.3f}")
+    print(f"  JSON log  stdlib record path / direct path      {record_ratio:5.3f}")
     atoms_otel.shutdown()
     sink.close()
 
