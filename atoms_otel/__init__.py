@@ -6,6 +6,9 @@
 Every public name is importable from here; the modules behind them are implementation detail.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from atoms_otel import _default
 from atoms_otel._default import (
     ContextPropagationMiddleware,
     ErrorTrackingMiddleware,
@@ -22,7 +25,6 @@ from atoms_otel._default import (
     log_operation,
     measure_performance,
     observe_tool,
-    router,
     shutdown,
     span,
     track_database_operation,
@@ -98,6 +100,20 @@ from atoms_otel.plugins.webhooks import (
     webhook_manager,
 )
 from atoms_otel.producers.instrument.timing import PerformanceMetric
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    router: APIRouter
+    """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``atoms_otel.router`` is built on first access (PEP 562), not by ``import atoms_otel``."""
+    if name == "router":
+        return _default.default_router()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "REDACTED",

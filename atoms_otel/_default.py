@@ -11,8 +11,11 @@ the middleware classes used as ``app.add_middleware(X)``, ``PerformanceMonitor``
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from fastapi import APIRouter
 
 from atoms_otel.base import first_use
 from atoms_otel.base.scrubbing import ScrubbingOptions
@@ -48,6 +51,7 @@ __all__ = [
     "TelemetryMiddleware",
     "builtin_plugins",
     "configure",
+    "default_router",
     "force_flush",
     "get_telemetry",
     "instrument_httpx",
@@ -66,8 +70,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TELEMETRY = Telemetry()
 """The handle ``atoms_otel.configure()`` fills and the convenience API uses."""
 
-router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
-"""The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
+_router: APIRouter | None = None
+_router_lock = threading.Lock()
+
+if TYPE_CHECKING:
+    router: APIRouter
+    """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
+
+
+def default_router() -> APIRouter:
+    """The observability router of the default handle, built on first use: building its routes and
+    response models costs more than the rest of ``import atoms_otel`` in a process that never
+    serves them (a worker, a script, a test run)."""
+    global _router
+    if _router is None:
+        with _router_lock:
+            if _router is None:
+                _router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
+    return _router
+
+
+def __getattr__(name: str) -> Any:
+    """``router`` is :func:`default_router` (PEP 562: module attributes computed on first access)."""
+    if name == "router":
+        return default_router()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _configure_with_defaults() -> None:
@@ -142,7 +169,7 @@ def configure(
         instrument_fastapi(
             app,
             DEFAULT_TELEMETRY,
-            router=router,
+            router=default_router(),
             middleware=TelemetryMiddleware,
             flush_middleware=ServerlessFlushMiddleware,
         )

@@ -227,7 +227,8 @@ class StructuredFormatter(logging.Formatter):
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
         if extras or self._static:
-            for key, value in (self._static | extras if extras else self._static).items():
+            fields = {**self._static, **extras} if self._static and extras else (extras or self._static)
+            for key, value in fields.items():
                 if key in _CORE_FIELDS:
                     key = f"extra_{key}"
                 entry[key] = scrubber.scrub_value(key, value) if scrubber else value
