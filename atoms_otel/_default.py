@@ -23,7 +23,6 @@ from atoms_otel.base.settings import ARGUMENTS, describe
 from atoms_otel.core import configure as _core
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Plugin, RequestContext, Telemetry
-from atoms_otel.endpoints.router import build_router
 from atoms_otel.integrations.fastapi import instrument_fastapi
 from atoms_otel.plugins.health import HealthPlugin, get_health_monitor
 from atoms_otel.plugins.signals import performance as _performance
@@ -78,23 +77,26 @@ if TYPE_CHECKING:
     """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
 
 
-def default_router() -> APIRouter:
-    """The observability router of the default handle, built on first use: building its routes and
-    response models costs more than the rest of ``import atoms_otel`` in a process that never
-    serves them (a worker, a script, a test run)."""
+def __getattr__(name: str) -> Any:
+    """``router`` is built on first access (PEP 562), and only then is the endpoints layer imported:
+    its routes and response models cost more than the rest of ``import atoms_otel`` in a process
+    that never serves them (a worker, a script, another project's test run)."""
     global _router
+    if name != "router":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if _router is None:
         with _router_lock:
             if _router is None:
+                from atoms_otel.endpoints.router import build_router  # lazy: see the docstring
+
                 _router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
     return _router
 
 
-def __getattr__(name: str) -> Any:
-    """``router`` is :func:`default_router` (PEP 562: module attributes computed on first access)."""
-    if name == "router":
-        return default_router()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def default_router() -> APIRouter:
+    """The observability router of the default handle, built on first use."""
+    router: APIRouter = __getattr__("router")
+    return router
 
 
 def _configure_with_defaults() -> None:
