@@ -12,6 +12,11 @@ measured on the direct path (only our handler listens), on the stdlib record pat
 someone else's on the logger forces the ``LogRecord``), and with the json module instead of
 ``orjson``. The references are stdlib logging with a plain-text formatter and with
 python-json-logger, given the same two fields.
+
+The last part measures what the semconv ``db.client.operation.duration`` adds to a
+``@track_database_operation`` call: OTLP metrics on (to a closed local port, export interval 10
+minutes, so nothing is sent while measuring; traces and logs not exported), rounds alternating
+``ATOMS_OTEL_DB_CLIENT_METRICS`` on and off.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 import atoms_otel
-from atoms_otel import AdvancedOptions, Counter, Histogram, LogContext, get_logger
+from atoms_otel import AdvancedOptions, Counter, Histogram, LogContext, get_logger, track_database_operation
 from atoms_otel.otel.logs import format as log_format
 
 Case = tuple[Callable[[], None], Callable[[], Any]]
@@ -180,7 +185,38 @@ def main() -> None:
     print(f"  JSON log  json module / orjson                  {json_ratio:5.3f}")
     print(f"  JSON log  stdlib record path / direct path      {record_ratio:5.3f}")
     atoms_otel.shutdown()
+    database_cost(args.calls, args.repeats, sink)
     sink.close()
+
+
+def database_cost(calls: int, repeats: int, sink: Any) -> None:
+    """ns per @track_database_operation call with and without db.client.operation.duration."""
+    os.environ.update(
+        OTEL_TRACES_EXPORTER="none", OTEL_LOGS_EXPORTER="none", OTEL_METRIC_EXPORT_INTERVAL="600000"
+    )
+
+    @track_database_operation("select", "users", system="postgresql")
+    def query() -> int:
+        return 1
+
+    results: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(3):
+        for mode in results:
+            os.environ["ATOMS_OTEL_DB_CLIENT_METRICS"] = "true" if mode == "on" else "false"
+            atoms_otel.configure(
+                service_name="bench",
+                otlp_endpoint="http://127.0.0.1:9",
+                advanced=AdvancedOptions(log_stream=sink),
+            )
+            results[mode].append(best_ns(query, calls // 2, max(1, repeats // 3)))
+    atoms_otel.shutdown()
+    on, off = min(results["on"]), min(results["off"])
+    print("database call, OTLP metrics on (best-of ns/call)")
+    print(f"  @track_database_operation, db.client.operation.duration on  {on:9.0f} ns")
+    print(f"  @track_database_operation, opted out                        {off:9.0f} ns")
+    print(
+        f"  the semconv histogram adds                                  {on - off:9.0f} ns  ({on / off:.3f}x)"
+    )
 
 
 if __name__ == "__main__":
