@@ -1,6 +1,7 @@
 """Per-call cost of the core facades next to the raw OpenTelemetry SDK and stdlib logging.
 
     python bench/bench_core.py [--calls 20000] [--repeats 7]
+    python bench/bench_core.py --import-time [--runs 15]
 
 Not a test: it prints ns/call (best of N repeats, each a tight loop) and ratios. Everything is
 measured in one process, one after another and interleaved, on the same MeterProvider and readers,
@@ -17,6 +18,11 @@ The last part measures what the semconv ``db.client.operation.duration`` adds to
 ``@track_database_operation`` call: OTLP metrics on (to a closed local port, export interval 10
 minutes, so nothing is sent while measuring; traces and logs not exported), rounds alternating
 ``ATOMS_OTEL_DB_CLIENT_METRICS`` on and off.
+
+``--import-time`` measures what ``import atoms_otel`` adds over importing its dependencies first
+(FastAPI, the OpenTelemetry SDK and the exporters it uses, prometheus_client, pydantic, httpx),
+each run in a fresh interpreter; medians. Whether Python may cache bytecode
+(``PYTHONDONTWRITEBYTECODE``) changes the figure a lot: it is printed with it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -73,11 +80,50 @@ def stdlib_json() -> Iterator[None]:
             log_format.orjson = saved
 
 
+_IMPORT_PROBE = """
+import time
+start = time.perf_counter()
+import fastapi, httpx, prometheus_client, pydantic
+import opentelemetry.sdk._logs, opentelemetry.sdk.metrics, opentelemetry.sdk.trace
+import opentelemetry.exporter.otlp.proto.http._log_exporter
+import opentelemetry.exporter.otlp.proto.http.metric_exporter
+import opentelemetry.exporter.otlp.proto.http.trace_exporter
+import opentelemetry.exporter.prometheus
+deps = time.perf_counter()
+import atoms_otel
+done = time.perf_counter()
+print((deps - start) * 1e3, (done - deps) * 1e3)
+"""
+
+
+def import_time(runs: int) -> None:
+    """Median ms of the dependencies' import, and of ``import atoms_otel`` after them."""
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE], capture_output=True, text=True, check=True
+        )
+        deps, ours = map(float, out.stdout.split())
+        samples.append((deps, ours))
+    cached = "off" if (os.environ.get("PYTHONDONTWRITEBYTECODE") or sys.dont_write_bytecode) else "on"
+    print(f"python {sys.version.split()[0]}, {runs} fresh interpreters, bytecode caching {cached}")
+    print(f"  dependencies first               median {statistics.median(d for d, _ in samples):7.1f} ms")
+    ours = [o for _, o in samples]
+    print(
+        f"  import atoms_otel over them      median {statistics.median(ours):7.1f} ms  (best {min(ours):.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--import-time", action="store_true", help="measure import atoms_otel instead")
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters for --import-time")
     args = parser.parse_args()
+    if args.import_time:
+        import_time(args.runs)
+        return
 
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole run
     telemetry = atoms_otel.configure(service_name="bench", advanced=AdvancedOptions(log_stream=sink))
