@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -94,6 +95,9 @@ import atoms_otel
 done = time.perf_counter()
 print((deps - start) * 1e3, (done - deps) * 1e3)
 """
+
+
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def import_time(runs: int) -> None:
