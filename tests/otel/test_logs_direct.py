@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,4 +233,53 @@ def test_without_orjson_lines_are_written_by_the_json_module(tmp_path: Path) -> 
         "message": "hello",
         "items": 2,
         "ratio": 0.5,
+    }
+
+
+class _Keep(logging.Handler):
+    """A handler of someone else's: keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_handler_added_later_gets_the_record_at_once(only_our_handler: io.StringIO) -> None:
+    """Direct while alone; once a handler is added to the root logger it receives the record,
+    with the caller's location, and our line is still written."""
+    log = get_logger("later.added")
+    keep = _Keep()
+    with _alone():
+        log.info("first", n=1)
+        logging.getLogger().addHandler(keep)
+        try:
+            log.info("second", n=2)
+        finally:
+            logging.getLogger().removeHandler(keep)
+    assert [r.getMessage() for r in keep.records] == ["second"]
+    assert keep.records[0].funcName == "test_a_handler_added_later_gets_the_record_at_once"
+    assert [json.loads(line)["n"] for line in _lines(only_our_handler, "later.added")] == [1, 2]
+
+
+def test_lines_from_many_threads_stay_whole(only_our_handler: io.StringIO) -> None:
+    """Concurrent direct-path lines never interleave: each written line is one JSON object."""
+    log = get_logger("threads.direct")
+
+    def work(worker: int) -> None:
+        for i in range(300):
+            log.info("tick", worker=worker, i=i, pad="x" * 200)
+
+    with _alone():
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    lines = _lines(only_our_handler, "threads.direct")
+    assert len(lines) == 8 * 300
+    assert {(json.loads(line)["worker"], json.loads(line)["i"]) for line in lines} == {
+        (w, i) for w in range(8) for i in range(300)
     }
