@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 import atoms_otel
 from atoms_otel import LogContext, get_logger
 from atoms_otel.otel.logs import format as log_format
+from atoms_otel.otel.logs.bridge import OTelLogHandler
 from atoms_otel.otel.logs.direct import JsonLineHandler, direct_targets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,9 +88,10 @@ def only_our_handler() -> Iterator[io.StringIO]:
 
 @contextmanager
 def _alone() -> Iterator[None]:
-    """Only our JSON handler on the root logger inside the block; the others put back after."""
+    """Only our handlers (JSON, and the OTel bridge when exporting) on the root logger inside the
+    block; the others put back after."""
     root = logging.getLogger()
-    others = [h for h in root.handlers if type(h) is not JsonLineHandler]
+    others = [h for h in root.handlers if type(h) not in (JsonLineHandler, OTelLogHandler)]
     for handler in others:
         root.removeHandler(handler)
     try:
@@ -283,3 +286,94 @@ def test_lines_from_many_threads_stay_whole(only_our_handler: io.StringIO) -> No
     assert {(json.loads(line)["worker"], json.loads(line)["i"]) for line in lines} == {
         (w, i) for w in range(8) for i in range(300)
     }
+
+
+@pytest.fixture
+def exporting() -> Iterator[tuple[io.StringIO, InMemoryLogRecordExporter]]:
+    """configure() with logs exported (in memory, synchronously): the bridge is on the root logger."""
+    stream, exporter = io.StringIO(), InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    advanced = atoms_otel.AdvancedOptions(
+        log_stream=stream, log_exporters=(exporter,), synchronous_export=True
+    )
+    try:
+        atoms_otel.configure(service_name="direct", advanced=advanced)
+        yield stream, exporter
+    finally:
+        atoms_otel.shutdown()
+
+
+def _otel(exporter: InMemoryLogRecordExporter, name: str) -> list[dict[str, Any]]:
+    """The exported records of logger ``name``, as comparable dicts (timestamps left out)."""
+    records = [r.log_record for r in exporter.get_finished_logs() if r.instrumentation_scope.name == name]
+    return [
+        {
+            "body": record.body,
+            "severity": (record.severity_number, record.severity_text),
+            "attributes": dict(record.attributes or {}),
+            "trace": (record.trace_id, record.span_id),
+        }
+        for record in records
+    ]
+
+
+@pytest.mark.parametrize(("case", "call"), CALLS, ids=[case for case, _ in CALLS])
+def test_with_log_export_both_paths_give_the_same_line_and_otel_record(
+    exporting: tuple[io.StringIO, InMemoryLogRecordExporter], case: str, call: Callable[[Any], None]
+) -> None:
+    """With the bridge on, the direct path writes the same JSON line and exports the same OTel
+    record — body, severity, attributes with the caller's code.* location, trace — as the record path."""
+    stream, exporter = exporting
+    direct_name, record_name = f"export.direct.{len(case)}", f"export.record.{len(case)}"
+    listener = logging.NullHandler()
+    logging.getLogger(record_name).addHandler(listener)
+    try:
+        with (
+            _alone(),
+            LogContext(user_id="u1", correlation_id="c1", feature="x"),
+            trace.get_tracer("t").start_as_current_span("op"),
+        ):
+            targets = direct_targets(logging.getLogger(direct_name), logging.INFO)
+            assert targets is not None and {type(t).__name__ for t in targets} == {
+                "JsonLineHandler",
+                "OTelLogHandler",
+            }
+            call(get_logger(direct_name))
+            call(get_logger(record_name))
+    finally:
+        logging.getLogger(record_name).removeHandler(listener)
+    direct, record = _lines(stream, direct_name), _lines(stream, record_name)
+    assert len(direct) == len(record) == 1
+    assert _without_timestamp(direct[0]).replace(direct_name, "N") == _without_timestamp(record[0]).replace(
+        record_name, "N"
+    )
+    exported = _otel(exporter, direct_name)
+    assert repr(exported) == repr(_otel(exporter, record_name))  # repr: a NaN attribute equals itself
+    if case == "bad format":  # the message cannot be formatted: the bridge reports it, exports nothing
+        assert exported == []
+    else:
+        assert len(exported) == 1 and exported[0]["attributes"]["code.function.name"] == "<lambda>"
+
+
+def _log_from_helper(log: Any) -> None:
+    log.info("from a helper", stacklevel=2)
+
+
+def test_stacklevel_names_the_same_caller_on_both_paths(
+    exporting: tuple[io.StringIO, InMemoryLogRecordExporter],
+) -> None:
+    """``stacklevel=2`` from a helper: both paths report the helper's caller (this test)."""
+    _, exporter = exporting
+    listener = logging.NullHandler()
+    logging.getLogger("stack.record").addHandler(listener)
+    try:
+        with _alone():
+            for name in ("stack.direct", "stack.record"):
+                _log_from_helper(get_logger(name))
+    finally:
+        logging.getLogger("stack.record").removeHandler(listener)
+    direct, record = _otel(exporter, "stack.direct"), _otel(exporter, "stack.record")
+    assert direct == record
+    assert (
+        direct[0]["attributes"]["code.function.name"] == "test_stacklevel_names_the_same_caller_on_both_paths"
+    )
+    assert direct[0]["attributes"]["code.file.path"] == __file__

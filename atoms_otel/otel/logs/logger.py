@@ -77,7 +77,7 @@ class AtomLogger:
         if self._direct and not exc_info and not stack_info:
             targets = direct_targets(self._logger, level)
             if targets is not None:
-                write_direct(targets, level, self.name, msg, args, merged)
+                write_direct(targets, level, self.name, msg, args, merged, stacklevel)
                 return
         self._logger._log(
             level,
