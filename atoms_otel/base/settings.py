@@ -197,6 +197,11 @@ class Settings:
         doc="label sets kept per metric before folding into ``otel_metric_overflow`` "
         "(``MetricsOptions.cardinality_limit``)",
     )  # fmt: skip
+    db_client_metrics: bool = setting(
+        "ATOMS_OTEL_DB_CLIENT_METRICS", parse=p.boolean, default=True, argument=False,
+        doc="with OTLP metrics on, ``track_database_operation`` also records the semconv "
+        "``db.client.operation.duration``; ``false`` opts out",
+    )  # fmt: skip
     disabled: bool = setting(
         "OTEL_SDK_DISABLED", parse=p.boolean, default=False,
         doc="no-op telemetry; the app runs unchanged",
