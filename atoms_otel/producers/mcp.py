@@ -25,14 +25,13 @@ Tool arguments are never recorded unless ``record_arguments=True``, and then scr
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_OPERATION_NAME,
     GEN_AI_PROMPT_NAME,
@@ -73,6 +72,8 @@ from atoms_otel.producers.mcp_outcome import (
     ServedCall,
     ToolLabels,
     ToolLister,
+    capture_tool_errors,
+    client_context,
     exception_outcome,
     result_outcome,
     transport_attributes,
@@ -167,7 +168,7 @@ class McpTelemetryMiddleware:
         transport = transport_attributes(scope) if scope is not None else ()
         if method == "initialize" and connection is not None:
             self._track_session(connection, transport, stateful=request is None or session_id is not None)
-        parent = _parent(getattr(ctx, "meta", None))
+        parent = client_context(getattr(ctx, "meta", None))
         span = self._span(
             ctx, parent, (raw_method, method, target, tool), (scope, state, session_id, transport)
         )
@@ -194,10 +195,11 @@ class McpTelemetryMiddleware:
         scope, state, session_id, transport = http
         named = target is not None and len(target) <= MAX_NAME and (tool is None or tool != OTHER)
         attributes: dict[str, Any] = {MCP_METHOD_NAME: raw_method[:MAX_NAME]}
-        if isinstance(getattr(ctx, "protocol_version", None), str):
-            attributes[MCP_PROTOCOL_VERSION] = getattr(ctx, "protocol_version", None)
-        if getattr(ctx, "request_id", None) is not None:
-            attributes[JSONRPC_REQUEST_ID] = str(getattr(ctx, "request_id", None))
+        version, request_id = getattr(ctx, "protocol_version", None), getattr(ctx, "request_id", None)
+        if isinstance(version, str):
+            attributes[MCP_PROTOCOL_VERSION] = version
+        if request_id is not None:
+            attributes[JSONRPC_REQUEST_ID] = str(request_id)
         if method == _TOOLS_CALL:
             attributes[GEN_AI_OPERATION_NAME] = _EXECUTE_TOOL
             if target is not None:
@@ -326,40 +328,10 @@ class McpTelemetryMiddleware:
             _guard.report_internal_error("mcp session duration", exc)
 
 
-def _parent(meta: Any) -> otel_context.Context | None:
-    """The client's trace context from ``params._meta`` (the MCP conventions' carrier), if any."""
-    if not isinstance(meta, Mapping) or "traceparent" not in meta:
-        return None
-    try:
-        parent = propagate.extract(meta)
-    except (TypeError, ValueError):
-        return None
-    return parent if trace.get_current_span(parent).get_span_context().is_valid else None
-
-
 def _header_session(request: Any) -> str | None:
     headers = getattr(request, "headers", None) if request is not None else None
     value = headers.get(_SESSION_HEADER) if headers is not None else None
     return value if isinstance(value, str) and value else None
-
-
-def _capture_tool_errors(call_tool: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """``MCPServer.call_tool``, also noting what the tool raised for the middleware's span: the
-    SDK's handler turns the exception into an error result (mcp 2.3 routes every ``tools/call``
-    through ``self.call_tool``; otherwise the span still gets ``error.type``, without the event)."""
-
-    @functools.wraps(call_tool)
-    async def call(name: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await call_tool(name, *args, **kwargs)
-        except Exception as exc:
-            served = mcp_tool_call_var.get()
-            if isinstance(served, ServedCall) and served.error is None and served.name == name:
-                served.error = exc
-            raise
-
-    call.atoms_otel = True  # type: ignore[attr-defined]
-    return call
 
 
 def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool = False) -> Any:
@@ -400,7 +372,7 @@ def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool 
         chain[sdk] = ours
     call_tool = getattr(server, "call_tool", None)
     if inspect.iscoroutinefunction(call_tool) and not getattr(call_tool, "atoms_otel", False):
-        server.call_tool = _capture_tool_errors(call_tool)
+        server.call_tool = capture_tool_errors(call_tool)
     return server
 
 

@@ -13,10 +13,13 @@ that ``error.type`` is the same value on both. The values (README "MCP"):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.semconv.attributes.network_attributes import (
     NETWORK_PROTOCOL_NAME,
     NETWORK_PROTOCOL_VERSION,
@@ -26,7 +29,7 @@ from opentelemetry.semconv.attributes.network_attributes import (
 from pydantic import ValidationError
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import McpToolCall
+from atoms_otel.base.context import McpToolCall, mcp_tool_call_var
 from atoms_otel.base.semconv import exception_type
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "ServedCall",
     "ToolLabels",
     "ToolLister",
+    "capture_tool_errors",
+    "client_context",
     "exception_outcome",
     "result_outcome",
     "transport_attributes",
@@ -48,7 +53,8 @@ MCP_METHODS: Final = frozenset(
         "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
         "resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
         "completion/complete", "logging/setLevel", "sampling/createMessage", "elicitation/create",
-        "roots/list", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel",
+        "roots/list", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel", "server/discover",
+        "subscriptions/listen",
         "notifications/initialized", "notifications/cancelled", "notifications/progress",
         "notifications/message", "notifications/resources/updated", "notifications/resources/list_changed",
         "notifications/tools/list_changed", "notifications/prompts/list_changed",
@@ -184,3 +190,33 @@ def transport_attributes(scope: Any) -> tuple[tuple[str, str], ...]:
     version = scope.get("http_version")
     facts = ((NETWORK_TRANSPORT, transport), (NETWORK_PROTOCOL_NAME, "http"))
     return facts + (((NETWORK_PROTOCOL_VERSION, version),) if isinstance(version, str) else ())
+
+
+def client_context(meta: Any) -> otel_context.Context | None:
+    """The client's trace context from ``params._meta`` (the MCP conventions' carrier), if any."""
+    if not isinstance(meta, Mapping) or "traceparent" not in meta:
+        return None
+    try:
+        parent = propagate.extract(meta)
+    except (TypeError, ValueError):
+        return None
+    return parent if trace.get_current_span(parent).get_span_context().is_valid else None
+
+
+def capture_tool_errors(call_tool: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``MCPServer.call_tool``, also noting what the tool raised for the middleware's span: the
+    SDK's handler turns the exception into an error result (mcp 2.3 routes every ``tools/call``
+    through ``self.call_tool``; otherwise the span still gets ``error.type``, without the event)."""
+
+    @functools.wraps(call_tool)
+    async def call(name: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await call_tool(name, *args, **kwargs)
+        except Exception as exc:
+            served = mcp_tool_call_var.get()
+            if isinstance(served, ServedCall) and served.error is None and served.name == name:
+                served.error = exc
+            raise
+
+    call.atoms_otel = True  # type: ignore[attr-defined]
+    return call

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
