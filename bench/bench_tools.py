@@ -1,7 +1,9 @@
-"""Cost of ``@observe_tool`` per call, next to the same telemetry written by hand with the raw SDK.
+"""Cost of ``@observe_tool`` per call, next to the same telemetry written by hand with the raw SDK;
+and of an MCP ``tools/call`` through ``instrument_mcp``, next to the mcp SDK's own spans.
 
     python bench/bench_tools.py                 # 5 interleaved rounds of 20000 calls each
     python bench/bench_tools.py --calls 50000 --rounds 7
+    python bench/bench_tools.py --mcp           # 14 interleaved rounds of 400 in-process tools/call
 
 Both sides record the same signals into equivalent pipelines: an SDK tracer with batch export to a
 discarding exporter, and an SDK meter with a Prometheus reader. The raw baseline is what you would
@@ -18,6 +20,8 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -108,13 +112,115 @@ def time_async(fn: Callable[[int], Any], calls: int) -> float:
     return asyncio.run(loop())
 
 
+MCP_SCENARIOS = ("none", "sdk", "atoms")
+"""``none``: no tracer provider (the SDK's spans are no-ops); ``sdk``: an SDK tracer provider with
+batch export to a discarding exporter, so the mcp SDK's own client and server spans are recorded;
+``atoms``: ``atoms_otel.configure()`` (same export) and ``instrument_mcp(server)``."""
+
+
+def mcp_worker(scenario: str) -> None:
+    """One scenario in its own process: an in-process ``mcp.Client(server)`` session; each line
+    ``N`` on stdin runs N ``tools/call`` and prints the ns per call."""
+    import mcp
+    from mcp.server.mcpserver import MCPServer
+    from opentelemetry import trace
+
+    if scenario == "sdk":
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Discard()))
+        trace.set_tracer_provider(provider)
+    server = MCPServer("bench")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Adds."""
+        return a + b
+
+    if scenario == "atoms":
+        atoms_otel.configure(
+            service_name="bench-mcp",
+            advanced=atoms_otel.AdvancedOptions(
+                span_processors=[BatchSpanProcessor(Discard())],
+                log_stream=open(os.devnull, "w"),  # noqa: SIM115 - lives as long as the process
+            ),
+        )
+        atoms_otel.instrument_mcp(server)
+
+    async def serve() -> None:
+        async with mcp.Client(server) as client:
+            for i in range(50):  # warm-up: labels, children, code paths
+                await client.call_tool("add", {"a": i, "b": 1})
+            loop = asyncio.get_running_loop()
+            while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+                calls = int(line)
+                start = time.perf_counter()
+                for i in range(calls):
+                    await client.call_tool("add", {"a": i, "b": 1})
+                print((time.perf_counter() - start) / calls * 1e9, flush=True)
+
+    asyncio.run(serve())
+
+
+def mcp_main(calls: int, rounds: int) -> None:
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--mcp-worker", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in MCP_SCENARIOS
+    }
+
+    def run(name: str) -> float:
+        worker = workers[name]
+        assert worker.stdin is not None and worker.stdout is not None
+        worker.stdin.write(f"{calls}\n")
+        worker.stdin.flush()
+        return float(worker.stdout.readline())
+
+    for name in MCP_SCENARIOS:  # warm-up round, not counted
+        run(name)
+    samples: dict[str, list[float]] = {name: [] for name in MCP_SCENARIOS}
+    for index in range(rounds):
+        order = MCP_SCENARIOS if index % 2 == 0 else MCP_SCENARIOS[::-1]
+        for name in order:
+            samples[name].append(run(name) / 1000.0)
+    for worker in workers.values():
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait(timeout=30)
+
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    best = {name: min(values) for name, values in samples.items()}
+    print(f"\nMCP tools/call, in-process mcp.Client(server): us per call, {calls} calls x {rounds} rounds")
+    print(f"{'scenario':<10} {'median':>9} {'best':>9} {'over none':>10} {'over sdk':>9}")
+    for name in MCP_SCENARIOS:
+        print(
+            f"{name:<10} {median[name]:>9.1f} {best[name]:>9.1f} "
+            f"{median[name] - median['none']:>+10.1f} {median[name] - median['sdk']:>+9.1f}"
+        )
+    extra = median["atoms"] - median["sdk"]
+    verdict = "met" if extra <= 25 else "NOT met"
+    print(f"atoms_otel over the SDK's own spans: {extra:+.1f} us median ({verdict}; target <= +25 us)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=20_000, help="calls per round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5; --mcp: 14)")
+    parser.add_argument("--mcp", action="store_true", help="MCP tools/call: none vs sdk vs atoms_otel")
+    parser.add_argument("--mcp-worker", choices=MCP_SCENARIOS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.mcp_worker:
+        mcp_worker(args.mcp_worker)
+        return
+    if args.mcp:
+        mcp_main(400 if args.calls == 20_000 else args.calls, args.rounds or 14)
+        return
+    args.rounds = args.rounds or 5
 
     raw_sync, raw_async = raw_baseline()
     ours_sync, ours_async = decorated()

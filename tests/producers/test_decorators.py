@@ -326,11 +326,12 @@ def test_a_failing_probe_never_breaks_the_tool(
     """If recording fails the tool's result still arrives and the failure is counted."""
     from atoms_otel.producers.instrument.tools import ToolCallRecorder
 
-    def broken(*args: Any) -> None:
-        raise RuntimeError("telemetry bug")
+    class Broken:  # the tool's bound metric children: every use raises
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("telemetry bug")
 
     _guard.raise_internal_errors = False
-    monkeypatch.setattr(ToolCallRecorder, "record", broken)
+    monkeypatch.setattr(ToolCallRecorder, "bound", lambda self, tool: Broken())
 
     @observe_tool("sturdy")
     def sturdy() -> str:

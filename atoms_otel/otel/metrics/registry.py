@@ -175,6 +175,7 @@ class MetricsRegistry:
             "Tool executions by tool and status (success or error)",
             labels=("tool", "status"),
             registry=self,
+            observed=True,  # counted on every tool call: kept in-process, read at collection
         )
         self.tool_execution_duration_seconds = Histogram(
             "tool.execution.duration",
