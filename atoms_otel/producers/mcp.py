@@ -159,7 +159,12 @@ class McpTelemetryMiddleware:
         params = ctx.params
         target = params.get("name") if isinstance(params, Mapping) and method != OTHER else None
         target = target if isinstance(target, str) else None
-        tool, registered = await self._labels.label(target) if method == _TOOLS_CALL else (None, True)
+        if method != _TOOLS_CALL:
+            tool, registered = None, True
+        elif self._labels.known(target):
+            tool, registered = target, True
+        else:
+            tool, registered = await self._labels.label(target)
         request = getattr(ctx, "request", None)
         scope = getattr(request, "scope", None) if request is not None else None
         state = scope.get(STATE_KEY) if isinstance(scope, Mapping) else None

@@ -78,6 +78,10 @@ class ToolLabels:
         self._lister = lister
         self._known: frozenset[str] = frozenset()
 
+    def known(self, name: str | None) -> bool:
+        """``name`` is a registered tool already seen: its label is itself (no await needed)."""
+        return name in self._known
+
     async def label(self, name: str | None) -> tuple[str, bool]:
         """The label for ``name`` and whether the server has such a tool."""
         if name is None or len(name) > MAX_NAME:
