@@ -96,6 +96,24 @@ def test_observe_tool_reraises_the_same_exception(capture_telemetry: CapturedTel
     assert [e.name for e in span.events] == ["exception"]
 
 
+def test_a_failed_tool_span_has_a_scrubbed_status_description(capture_telemetry: CapturedTelemetry) -> None:
+    """The ERROR status says `<error.type>: <message>`, credentials redacted (export does not
+    scrub the status); the exception event is scrubbed on export."""
+    secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+
+    @observe_tool("charge")
+    def charge() -> None:
+        raise ToolFailed(f"card refused, api_key={secret}")
+
+    with pytest.raises(ToolFailed):
+        charge()
+    span = capture_telemetry.span("execute_tool charge")
+    assert span.status.description.startswith(f"{__name__}.ToolFailed: card refused, api_key=")
+    assert secret not in span.status.description
+    [event] = span.events
+    assert secret not in str(dict(event.attributes or {}))
+
+
 def test_observe_tool_failure_is_counted_and_logged_once(capture_telemetry: CapturedTelemetry) -> None:
     """errors_total{source="tool"} and one ERROR line with the structured exception."""
 
