@@ -1,4 +1,5 @@
-"""What an MCP request was, in bounded labels, and how it ended, in ``error.type`` terms.
+"""What an MCP request was, in bounded labels, and how it ended, in ``error.type`` terms; plus the
+client's trace context from ``params._meta`` and the capture of a tool's exception.
 
 Shared by the MCP middleware (:mod:`atoms_otel.producers.mcp`) for the span and the metrics, so
 that ``error.type`` is the same value on both. The values (README "MCP"):
