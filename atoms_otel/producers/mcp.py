@@ -173,13 +173,6 @@ class McpTelemetryMiddleware:
         transport = transport_attributes(scope) if scope is not None else ()
         if method == "initialize" and connection is not None:
             self._track_session(connection, transport, stateful=request is None or session_id is not None)
-        parent = client_context(getattr(ctx, "meta", None))
-        span = self._span(
-            ctx, parent, (raw_method, method, target, tool), (scope, state, session_id, transport)
-        )
-        call = _Call(method, tool, span, transport, getattr(ctx, "protocol_version", None))
-        if tool is not None and target is not None and registered:
-            call.served = ServedCall(target)
         log_context = LogContext(
             correlation_id=getattr(state, "correlation_id", None) or None,
             session_id=session_id,
@@ -187,6 +180,13 @@ class McpTelemetryMiddleware:
             mcp_method=raw_method[:MAX_NAME],
             **({"tool": target[:MAX_NAME]} if tool is not None and target is not None else {}),
         )
+        parent = client_context(getattr(ctx, "meta", None))
+        span = self._span(  # last: nothing after it may fail and leave the span open
+            ctx, parent, (raw_method, method, target, tool), (scope, state, session_id, transport)
+        )
+        call = _Call(method, tool, span, transport, getattr(ctx, "protocol_version", None))
+        if tool is not None and target is not None and registered:
+            call.served = ServedCall(target)
         return call, log_context, trace.set_span_in_context(span, parent)
 
     def _span(
