@@ -11,7 +11,7 @@ write by hand — ``with tracer.start_as_current_span("execute_tool t", attribut
 counter ``add`` and a histogram ``record`` with ``{tool, status}`` inside the span. The decorated
 tool does that plus the error handling, the context management for generators and the guard.
 Rounds alternate between the two so machine noise shows as spread rather than bias; the best
-round of each is compared (target: the decorator is no slower than the raw baseline).
+round of each is compared (target: the decorator costs at most 0.6x the raw baseline).
 """
 
 from __future__ import annotations
@@ -266,8 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for kind in ("sync", "async"):
         raw = min(samples[f"raw span+counter+histogram ({kind})"])
         ours = min(samples[f"@observe_tool ({kind})"])
-        verdict = "no slower" if ours <= raw else "SLOWER"
-        print(f"@observe_tool / raw baseline ({kind}): {ours / raw:.2f}  ({verdict}; target <= 1.00)")
+        verdict = "met" if ours <= 0.6 * raw else "not met"
+        print(f"@observe_tool / raw baseline ({kind}): {ours / raw:.2f}  ({verdict}; target <= 0.60)")
     atoms_otel.shutdown()
 
 
