@@ -8,6 +8,7 @@ guard that scrubs secrets and reports failures once.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -290,7 +291,7 @@ def _tracer_provider(
         provider.add_span_processor(batch(guarded))
     if settings.console_spans or "console" in (settings.traces_exporter or ()):
         provider.add_span_processor(
-            SimpleSpanProcessor(GuardedSpanExporter(ConsoleSpanExporter(), scrubber, "console"))
+            SimpleSpanProcessor(GuardedSpanExporter(ConsoleSpanExporter(out=sys.stdout), scrubber, "console"))
         )
     for exporter in exporters:
         provider.add_span_processor(
@@ -315,7 +316,7 @@ def _meter_provider(plan: _Plan, resource: Resource, readers: list[MetricReader]
     if "console" in (settings.metrics_exporter or ()):
         readers.append(
             PeriodicExportingMetricReader(
-                GuardedMetricExporter(ConsoleMetricExporter(), "console"),
+                GuardedMetricExporter(ConsoleMetricExporter(out=sys.stdout), "console"),
                 export_interval_millis=settings.metric_export_interval_ms,
             )
         )
@@ -344,7 +345,7 @@ def _logger_provider(
         batch = SimpleLogRecordProcessor if plan.simple_export else BatchLogRecordProcessor
         provider.add_log_record_processor(batch(guarded))
     if "console" in (plan.settings.logs_exporter or ()):
-        exporters = [*exporters, ConsoleLogRecordExporter()]
+        exporters = [*exporters, ConsoleLogRecordExporter(out=sys.stdout)]
     for exporter in exporters:
         provider.add_log_record_processor(
             SimpleLogRecordProcessor(GuardedLogExporter(exporter, plan.scrubber, type(exporter).__name__))
