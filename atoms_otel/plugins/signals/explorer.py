@@ -61,6 +61,11 @@ class TraceExplorer(SpanProcessor):
         self._lock = threading.Lock()
         self._log_seq = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        # A burst that half fills the span ring wakes the pass early, so spans are looked at before
+        # the ring drops them (the count is approximate across threads; it only decides when).
+        self._pending = 0
+        self._wake_at = max(1, self.limits.recent_spans // 2)
         self._thread: threading.Thread | None = None
 
     # -- the request path ---------------------------------------------------------------------
@@ -70,6 +75,10 @@ class TraceExplorer(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self.store.append(span)
+        self._pending += 1
+        if self._pending >= self._wake_at:
+            self._pending = 0
+            self._wake.set()
 
     # -- the grouping pass ----------------------------------------------------------------------
 
@@ -95,7 +104,11 @@ class TraceExplorer(SpanProcessor):
         return found
 
     def _run(self) -> None:
-        while not self._stop.wait(PASS_INTERVAL_S):
+        while True:
+            self._wake.wait(PASS_INTERVAL_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with _guard.guard("trace explorer"):
                 self.catch_up()
 
@@ -112,6 +125,7 @@ class TraceExplorer(SpanProcessor):
     def shutdown(self) -> None:
         logging.getLogger().removeHandler(self.log_handler)
         self._stop.set()
+        self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import logging
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -191,3 +192,20 @@ def test_the_explorer_takes_direct_path_lines_without_forcing_the_record_path() 
         for handler in others:
             root.addHandler(handler)
         atoms_otel.shutdown()
+
+
+def test_a_burst_that_half_fills_the_ring_wakes_the_pass_early() -> None:
+    """With a pass every 0.5 s, 3 bursts of 600 spans in a ring of 1000 would lose spans unseen;
+    each half ring wakes the thread, so every error trace of the bursts is kept."""
+    explorer = TraceExplorer(slow_ms=1000, scrubber=lambda: None, limits=ExplorerLimits(recent_spans=1000))
+    explorer.start()
+    try:
+        tracer = _tracer(explorer)
+        for burst in range(3):
+            for number in range(600):
+                with tracer.start_as_current_span(f"burst {burst}/{number}") as span:
+                    span.set_status(trace.StatusCode.ERROR)
+            time.sleep(0.05)  # the woken thread runs within the GIL's switch interval
+        assert explorer.stats().kept_traces == min(1800, explorer.limits.max_traces)
+    finally:
+        explorer.shutdown()
