@@ -180,6 +180,11 @@ class Settings:
         doc="record ``http.server.request.duration`` and ``http.server.active_requests`` when metrics "
         "are exported (OTLP or an extra reader); ``false`` turns them off",
     )  # fmt: skip
+    gc_freeze: bool = setting(
+        "ATOMS_OTEL_GC_FREEZE", parse=p.boolean, default=True, argument=False,
+        doc="after the first request, ``gc.collect()`` then ``gc.freeze()`` once per process, so full "
+        "collections skip the startup heap (the p99 stall); ``false`` leaves the collector alone",
+    )  # fmt: skip
     webhook_url: str | None = setting(
         "ATOMS_OTEL_WEBHOOK_URL", parse=p.url(), default=None,
         doc="a webhook registered at startup",

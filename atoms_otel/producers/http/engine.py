@@ -37,6 +37,7 @@ from atoms_otel.base.context import correlation_id_var, request_path_var
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.headers import new_request_id, read_headers
+from atoms_otel.producers.http.heap import freeze_once
 from atoms_otel.producers.http.identity import Tokens, enter_identity, exit_identity, stamp_identity
 from atoms_otel.producers.http.outcomes import (
     app_handles_errors,
@@ -277,3 +278,6 @@ class _Pass:
                 request_path_var.reset(self.tokens[1])
             if self.tracked:
                 self.scope.pop(TRACKER_KEY, None)
+            if self.config.gc_freeze:
+                self.config.gc_freeze = False  # asked once per configuration, done once per process
+                freeze_once()

@@ -49,7 +49,7 @@ _ActiveKey = tuple[str, str]
 class SemconvMetrics:
     """The two semantic-convention HTTP server instruments of one Telemetry handle."""
 
-    __slots__ = ("_active", "_lock", "duration")
+    __slots__ = ("_active", "_lock", "duration", "enabled")
 
     def __init__(self, meter: metrics_api.Meter) -> None:
         self.duration = meter.create_histogram(
@@ -61,6 +61,8 @@ class SemconvMetrics:
         # Changed twice per request: counted in the process and read at collection time.
         self._active: dict[_ActiveKey, list[Any]] = {}
         self._lock = threading.Lock()
+        self.enabled = True
+        """False while the current configuration does not record them: nothing is reported."""
         meter.create_observable_up_down_counter(
             HTTP_SERVER_ACTIVE_REQUESTS,
             [self._observe],
@@ -82,6 +84,8 @@ class SemconvMetrics:
             entry[0] += delta
 
     def _observe(self, _options: metrics_api.CallbackOptions) -> Iterable[metrics_api.Observation]:
+        if not self.enabled:
+            return []
         with self._lock:
             entries = [(count, attributes) for count, attributes in self._active.values()]
         return [metrics_api.Observation(count, attributes) for count, attributes in entries]
@@ -96,15 +100,18 @@ def semconv_metrics(telemetry: Telemetry) -> SemconvMetrics | None:
 
     Created once per handle (the instruments follow re-configuration through the proxy meter)."""
     pipeline = telemetry.pipeline
-    if pipeline is None or not telemetry.settings.http_semconv_metrics:
-        return None
-    if "metrics" not in pipeline.destinations and not telemetry.advanced.metric_readers:
-        return None
+    wanted = (
+        pipeline is not None
+        and telemetry.settings.http_semconv_metrics
+        and ("metrics" in pipeline.destinations or bool(telemetry.advanced.metric_readers))
+    )
     with _instruments_lock:
         instruments = _instruments.get(telemetry)
-        if instruments is None:
+        if instruments is None and wanted:
             instruments = _instruments[telemetry] = SemconvMetrics(telemetry.meter)
-        return instruments
+        if instruments is not None:
+            instruments.enabled = wanted
+    return instruments if wanted else None
 
 
 class Series:

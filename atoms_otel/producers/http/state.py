@@ -37,7 +37,16 @@ _KEEP_ALL: Final = frozenset({"always_on", "parentbased_always_on"})
 class Config:
     """The settings the middleware reads per request, prepared once per configure()."""
 
-    __slots__ = ("capture", "eager", "excluded", "otel_excluded", "series", "settings", "slow_ms")
+    __slots__ = (
+        "capture",
+        "eager",
+        "excluded",
+        "gc_freeze",
+        "otel_excluded",
+        "series",
+        "settings",
+        "slow_ms",
+    )
 
     def __init__(self, telemetry: Telemetry) -> None:
         settings = self.settings = telemetry.settings
@@ -48,6 +57,7 @@ class Config:
         self.eager = settings.trace_sampler in _KEEP_ALL
         self.capture: HeaderCapture | None = header_capture(settings)
         self.series = SeriesTable(telemetry)
+        self.gc_freeze = settings.gc_freeze and telemetry.enabled
 
     def is_excluded(self, scope: Scope) -> bool:
         """No span for this request: ``ATOMS_OTEL_EXCLUDED_URLS`` (paths), or the OTel variables'
