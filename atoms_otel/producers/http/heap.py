@@ -4,10 +4,10 @@ Each sampled request leaves span objects in the batch span processor's queue unt
 thread takes them; enough of them outlive two young collections to be promoted to the oldest
 generation, and CPython then runs *full* collections, each walking every tracked object of the
 process. Measured with uvicorn and wrk (bench/bench_e2e.py): a FastAPI app holds ~73,000 tracked
-objects after startup, and each full collection stopped the event loop for 30–170 ms on the
+objects after startup, and each full collection stopped the event loop for 30 to 170 ms on the
 2-core benchmark machine — the p99 stall. ``gc.freeze()`` moves the objects alive after startup
 into the permanent generation, which collections skip: a full collection then walks only what
-requests created since (~2–3 ms measured).
+requests created since (2 to 3 ms measured).
 
 It is done once per process, after the first request through the middleware has been answered
 (the app has started by then), after one full ``gc.collect()`` so no startup garbage is frozen.
