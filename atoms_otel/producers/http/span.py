@@ -53,10 +53,11 @@ def server_span(
     if method == "_OTHER":
         attributes[HTTP_REQUEST_METHOD_ORIGINAL] = scope.get("method", "")
     name = "HTTP" if method == "_OTHER" else method
+    # Positional arguments: through the swappable proxy tracer they cost half as much as keywords.
     if config.eager:  # the sampler keeps it: every attribute in the one pass at span start
         request_attributes(scope, state, config, attributes)
-        return telemetry.tracer.start_span(name, kind=SpanKind.SERVER, attributes=attributes), True
-    span = telemetry.tracer.start_span(name, kind=SpanKind.SERVER, attributes=attributes)
+        return telemetry.tracer.start_span(name, None, SpanKind.SERVER, attributes), True
+    span = telemetry.tracer.start_span(name, None, SpanKind.SERVER, attributes)
     if span.is_recording():  # a span the sampler dropped gets no more work
         span.set_attributes(request_attributes(scope, state, config, {}))
     return span, True
