@@ -20,6 +20,9 @@ Scenarios:
   pfi         prometheus-fastapi-instrumentator alone.
   atoms_ratio atoms with OTEL_TRACES_SAMPLER=traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1: nine
               requests in ten get no span (metrics, correlation and headers as always).
+  atoms_pushed atoms with a second metric reader, as when metrics are pushed by OTLP: exemplars
+              are sampled and the semconv http.server.* metrics are recorded too (with
+              ATOMS_OTEL_HTTP_SEMCONV_METRICS=false in the environment: exemplars only).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-SCENARIOS = ("bare", "atoms", "otel", "native", "pfi", "atoms_ratio")
+SCENARIOS = ("bare", "atoms", "otel", "native", "pfi", "atoms_ratio", "atoms_pushed")
 # Wall time by default; BENCH_CLOCK=cpu measures the process's CPU time (all its threads, the span
 # export thread included), which a machine busy with other work disturbs much less.
 _CLOCK = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
@@ -75,7 +78,8 @@ def build_app(scenario: str) -> Any:
     async def read_item(item_id: int) -> dict[str, int]:
         return {"item_id": item_id}
 
-    if scenario in ("atoms", "atoms_ratio"):
+    if scenario in ("atoms", "atoms_ratio", "atoms_pushed"):
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         import atoms_otel
@@ -85,6 +89,8 @@ def build_app(scenario: str) -> Any:
             service_name="bench",
             advanced=atoms_otel.AdvancedOptions(
                 span_processors=[BatchSpanProcessor(_discarding_exporter())],
+                # A reader besides /metrics: metrics "leave the process", as with OTLP.
+                metric_readers=[InMemoryMetricReader()] if scenario == "atoms_pushed" else (),
                 log_stream=open(os.devnull, "w"),  # noqa: SIM115 - lives as long as the process
             ),
         )
