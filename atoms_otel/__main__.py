@@ -8,7 +8,7 @@ import sys
 
 from atoms_otel import demo
 from atoms_otel._version import __version__
-from atoms_otel.base.settings import describe_environment
+from atoms_otel.base.environment import describe_environment
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from atoms_otel.base import first_use
+from atoms_otel.base.environment import describe
 from atoms_otel.base.scrubbing import ScrubbingOptions
-from atoms_otel.base.settings import ARGUMENTS, describe
+from atoms_otel.base.settings import ARGUMENTS
 from atoms_otel.core import configure as _core
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Plugin, RequestContext, Telemetry

@@ -234,6 +234,19 @@ def exporters(*allowed: str) -> Callable[[Any], tuple[str, ...]]:
     return parse
 
 
+def readable_file(value: Any) -> str | None:
+    """A path to a file this process can read (TLS certificates and keys); empty means unset."""
+    raw = text(value)
+    if not raw:
+        return None
+    try:
+        with open(raw, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise Invalid(f"cannot read the file: {exc.strerror or exc}") from None
+    return raw
+
+
 def unsupported(reason: str) -> Callable[[Any], None]:
     """A variable atoms_otel cannot honour: set, it fails configure() with ``reason``."""
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from atoms_otel.base import parsers as p
+from atoms_otel.base.otlp import OtlpExport, resolve_exports
 from atoms_otel.base.parsers import ConfigurationError, Invalid
 from atoms_otel.base.scrubbing import mask_url
+from atoms_otel.base.sdk_env import check_sdk_environment
 
 __all__ = [
     "PARAMS",
@@ -28,10 +29,8 @@ __all__ = [
     "ConfigurationError",
     "Param",
     "Settings",
-    "describe",
-    "describe_environment",
-    "env_vars",
     "resolve",
+    "shown",
 ]
 
 SECRET: Final = "'***'"
@@ -82,7 +81,7 @@ class Settings:
     )  # fmt: skip
     environment: str = setting(
         "ATOMS_OTEL_ENVIRONMENT", parse=p.nonempty, default="development",
-        doc="``deployment.environment(.name)``",
+        doc="``deployment.environment.name``",
     )  # fmt: skip
     resource_attributes: Mapping[str, str] = setting(
         "OTEL_RESOURCE_ATTRIBUTES", parse=p.pairs, default={},
@@ -247,6 +246,16 @@ class Settings:
     )  # fmt: skip
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each value came from: ``"argument"``, the environment variable's name, or ``"default"``."""
+    otlp_exports: Mapping[str, OtlpExport] = dataclasses.field(default_factory=dict, compare=False)
+    """Per signal: protocol, headers, timeout, compression and TLS files (:mod:`atoms_otel.base.otlp`)."""
+    sdk_environment: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    """The SDK's own variables that are set, validated (:mod:`atoms_otel.base.sdk_env`)."""
+
+    def otlp_export(self, signal: str) -> OtlpExport:
+        """How ``signal``'s OTLP exporter is built."""
+        return self.otlp_exports.get(signal) or OtlpExport(
+            signal, self.otlp_protocol, self.otlp_headers, self.otlp_timeout_s
+        )
 
     def otlp_signal_endpoint(self, signal: str) -> str | None:
         """The OTLP endpoint for ``traces``, ``metrics`` or ``logs``, or ``None`` when not exporting."""
@@ -266,7 +275,7 @@ class Settings:
             return specific
         if not self.otlp_endpoint:
             return None
-        if self.otlp_protocol == "grpc":
+        if self.otlp_export(signal).protocol == "grpc":
             return self.otlp_endpoint
         return f"{self.otlp_endpoint.rstrip('/')}/v1/{signal}"
 
@@ -276,8 +285,8 @@ class Settings:
         return any(self.otlp_signal_endpoint(s) for s in ("traces", "metrics", "logs"))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{row.name}={_shown(row, getattr(self, row.name))}" for row in PARAMS)
-        return f"Settings({shown})"
+        fields = ", ".join(f"{row.name}={shown(row, getattr(self, row.name))}" for row in PARAMS)
+        return f"Settings({fields})"
 
 
 def _rows() -> tuple[Param, ...]:
@@ -295,7 +304,7 @@ ARGUMENTS: Final = tuple(row.name for row in PARAMS if row.argument)
 """The settings ``configure()`` takes as keyword arguments, in table order."""
 
 
-def _shown(row: Param, value: Any) -> str:
+def shown(row: Param, value: Any) -> str:
     if row.secret and value:
         if isinstance(value, Mapping):
             return "{" + ", ".join(f"{k!r}: {SECRET}" for k in value) + "}"
@@ -341,10 +350,15 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     if not problems and values["protect_metrics"] and not values["api_token"]:
         where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
         problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
+    if not problems:
+        _derive(values, sources, environ)
+        exports, export_problems = resolve_exports(values, sources, environ)
+        problems += export_problems
+    sdk_environment, sdk_problems = check_sdk_environment(environ)
+    problems += sdk_problems
     if problems:
         raise ConfigurationError("invalid atoms_otel configuration:\n  - " + "\n  - ".join(problems))
-    _derive(values, sources, environ)
-    return Settings(**values, sources=sources)
+    return Settings(**values, sources=sources, otlp_exports=exports, sdk_environment=sdk_environment)
 
 
 def _derive(values: dict[str, Any], sources: dict[str, str], environ: Mapping[str, str]) -> None:
@@ -365,36 +379,3 @@ def _derive(values: dict[str, Any], sources: dict[str, str], environ: Mapping[st
     if values["otlp_timeout_ms"] is not None and sources["otlp_timeout_s"] == "default":
         values["otlp_timeout_s"] = min(values["otlp_timeout_ms"] / 1000.0, 120.0)
         sources["otlp_timeout_s"] = "OTEL_EXPORTER_OTLP_TIMEOUT"
-
-
-_ENV_NAME = re.compile(r"^(OTEL|ATOMS_OTEL)_[A-Z0-9_]+$")
-
-
-def env_vars() -> dict[str, str]:
-    """Each environment variable we read, mapped to its setting (for docs and tests)."""
-    return {var: row.name for row in PARAMS for var in row.env if _ENV_NAME.match(var)}
-
-
-def describe(names: tuple[str, ...] = ARGUMENTS) -> str:
-    """The Google-style ``Args:`` lines of these settings, from the table (configure()'s docstring)."""
-    lines = []
-    for name in names:
-        row = next(r for r in PARAMS if r.name == name)
-        lines.append(f"    {name}: {row.doc} ({', '.join(row.env)}).")
-    return "\n".join(lines)
-
-
-def describe_environment(environ: Mapping[str, str]) -> list[str]:
-    """One line per variable read: name, setting, the value in effect (secrets as ``'***'``) and
-    where it came from; or the configuration errors ``configure()`` would raise."""
-    try:
-        settings = resolve({}, environ)
-    except ConfigurationError as exc:
-        return [str(exc)]
-    lines = []
-    for var, name in sorted(env_vars().items()):
-        row = next(r for r in PARAMS if r.name == name)
-        source = settings.sources.get(name, "default")
-        shown = _shown(row, getattr(settings, name)) if source != "default" or name in environ else "-"
-        lines.append(f"{var:<44} {name:<28} {shown:<24} {source if var in environ else 'default'}")
-    return lines

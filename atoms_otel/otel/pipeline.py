@@ -54,6 +54,7 @@ from atoms_otel.base.compat import SDK_GAUGE, SnapshotPrometheusReader
 from atoms_otel.base.scrubbing import Scrubber
 from atoms_otel.base.settings import ConfigurationError, Settings
 from atoms_otel.otel.exporters import GuardedLogExporter, GuardedMetricExporter, GuardedSpanExporter
+from atoms_otel.otel.otlp import otlp_exporter_kwargs
 from atoms_otel.otel.processors import ContextLogRecordProcessor, ContextSpanProcessor
 from atoms_otel.otel.resource import build_resource, follow_forks
 
@@ -163,16 +164,16 @@ def _exemplar_filter(settings: Settings, *, pushes_metrics: bool) -> ExemplarFil
     return filters[choice]()
 
 
-def _otlp_exporters(settings: Settings) -> dict[str, Any]:
-    """The exporter classes for the configured protocol (gRPC is an optional extra)."""
-    if settings.otlp_protocol == "grpc":
+def _otlp_exporter_classes(protocol: str) -> dict[str, Any]:
+    """The exporter classes for ``protocol`` (gRPC is an optional extra)."""
+    if protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError:
             raise ConfigurationError(
-                "otlp_protocol/OTEL_EXPORTER_OTLP_PROTOCOL='grpc' needs the gRPC exporter: "
+                "otlp_protocol/OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL='grpc' needs the gRPC exporter: "
                 "pip install 'atoms-otel[grpc]' (or use http/protobuf, the default)"
             ) from None
     else:
@@ -182,14 +183,12 @@ def _otlp_exporters(settings: Settings) -> dict[str, Any]:
     return {"traces": OTLPSpanExporter, "metrics": OTLPMetricExporter, "logs": OTLPLogExporter}
 
 
-def _otlp_kwargs(settings: Settings, endpoint: str) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"endpoint": endpoint, "timeout": settings.otlp_timeout_s}
-    if settings.otlp_headers:
-        kwargs["headers"] = dict(settings.otlp_headers)
-    if settings.otlp_protocol == "grpc":
-        kwargs["insecure"] = endpoint.startswith("http://")
-        kwargs["headers"] = tuple((kwargs.get("headers") or {}).items()) or None
-    return kwargs
+def _otlp_exporters(settings: Settings, signals: Sequence[str]) -> dict[str, Any]:
+    """Each exported signal's exporter class, by that signal's protocol."""
+    classes: dict[str, Any] = {}
+    for signal in signals:
+        classes[signal] = _otlp_exporter_classes(settings.otlp_export(signal).protocol)[signal]
+    return classes
 
 
 @dataclass
@@ -206,8 +205,8 @@ class _Plan:
 
     def otlp(self, signal: str) -> Any:
         """A new OTLP exporter for ``signal``."""
-        endpoint = self.destinations[signal]
-        return self.exporter_classes[signal](**_otlp_kwargs(self.settings, endpoint))
+        export = self.settings.otlp_export(signal)
+        return self.exporter_classes[signal](**otlp_exporter_kwargs(export, self.destinations[signal]))
 
 
 def build_pipeline(
@@ -224,8 +223,8 @@ def build_pipeline(
 ) -> Pipeline:
     """Build (but do not install) the providers. Raises ConfigurationError before creating anything
     that runs threads, so a bad setting leaves nothing behind."""
-    exporter_classes = _otlp_exporters(settings) if settings.exporting else {}
     destinations = {s: e for s in ("traces", "metrics", "logs") if (e := settings.otlp_signal_endpoint(s))}
+    exporter_classes = _otlp_exporters(settings, tuple(destinations))
     plan = _Plan(
         settings, scrubber, destinations, exporter_classes, simple_export, dict(histogram_buckets or {})
     )
@@ -291,7 +290,8 @@ def _meter_provider(
             PeriodicExportingMetricReader(
                 guarded,
                 export_interval_millis=settings.metric_export_interval_ms,
-                export_timeout_millis=settings.otlp_timeout_s * 1000,
+                export_timeout_millis=settings.sdk_environment.get("OTEL_METRIC_EXPORT_TIMEOUT")
+                or settings.otlp_export("metrics").timeout_s * 1000,
             )
         )
     if "console" in (settings.metrics_exporter or ()):

@@ -10,17 +10,40 @@ from __future__ import annotations
 import os
 import uuid
 import weakref
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.semconv.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
+from opentelemetry.semconv.attributes.service_attributes import (
+    SERVICE_INSTANCE_ID,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+)
+from opentelemetry.semconv.attributes.telemetry_attributes import (
+    TELEMETRY_DISTRO_NAME,
+    TELEMETRY_DISTRO_VERSION,
+)
+from opentelemetry.semconv.schemas import Schemas
 
 from atoms_otel._version import __version__
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.compat import reset_target_info, update_resource
 from atoms_otel.base.settings import Settings
 
-__all__ = ["build_resource", "follow_forks", "service_instance_id"]
+__all__ = ["SCHEMA_URL", "build_resource", "follow_forks", "service_instance_id"]
+
+
+def _newest_schema() -> str:
+    def version(schema: Schemas) -> tuple[int, ...]:
+        return tuple(int(part) for part in schema.value.rsplit("/", 1)[1].split("."))
+
+    return max(Schemas, key=version).value
+
+
+SCHEMA_URL: Final = _newest_schema()
+"""The newest semantic-conventions schema the installed ``opentelemetry-semantic-conventions`` knows,
+whose names the resource and atoms_otel's own attributes follow."""
 
 _instance_id = uuid.uuid4().hex
 
@@ -39,19 +62,24 @@ def service_instance_id() -> str:
 
 
 def build_resource(settings: Settings) -> Resource:
+    """The resource of every signal, with the semantic conventions' ``schema_url``.
+
+    Only ``deployment.environment.name`` names the environment; the deprecated
+    ``deployment.environment`` appears only when asked for in ``OTEL_RESOURCE_ATTRIBUTES`` /
+    ``resource_attributes`` (kept as given, for dashboards still reading it).
+    """
     attributes: dict[str, Any] = dict(settings.resource_attributes)
     attributes.update(
         {
-            "service.name": settings.service_name,
-            "service.version": settings.service_version,
-            "service.instance.id": service_instance_id(),
-            "deployment.environment": settings.environment,
-            "deployment.environment.name": settings.environment,
-            "telemetry.distro.name": "atoms_otel",
-            "telemetry.distro.version": __version__,
+            SERVICE_NAME: settings.service_name,
+            SERVICE_VERSION: settings.service_version,
+            SERVICE_INSTANCE_ID: service_instance_id(),
+            DEPLOYMENT_ENVIRONMENT_NAME: settings.environment,
+            TELEMETRY_DISTRO_NAME: "atoms_otel",
+            TELEMETRY_DISTRO_VERSION: __version__,
         }
     )
-    return Resource.create(attributes)
+    return Resource.create(attributes, schema_url=SCHEMA_URL)
 
 
 class _Forkable(Protocol):

@@ -9,7 +9,8 @@ import logging
 import pytest
 
 import atoms_otel
-from atoms_otel.base.settings import ARGUMENTS, PARAMS, ConfigurationError, env_vars, resolve
+from atoms_otel.base.environment import env_vars
+from atoms_otel.base.settings import ARGUMENTS, PARAMS, ConfigurationError, resolve
 
 
 def test_defaults_without_arguments_or_environment() -> None:

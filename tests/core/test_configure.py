@@ -36,8 +36,20 @@ def test_configure_returns_a_handle_with_the_resource() -> None:
     assert telemetry.enabled and get_telemetry() is telemetry
     attributes = telemetry.pipeline.resource.attributes  # type: ignore[union-attr]
     assert attributes["service.name"] == "svc" and attributes["service.version"] == "1.2.3"
-    assert attributes["deployment.environment"] == "staging"
+    assert attributes["deployment.environment.name"] == "staging"
+    assert "deployment.environment" not in attributes  # deprecated: only when asked for
     assert len(str(attributes["service.instance.id"])) == 32
+    assert telemetry.pipeline.resource.schema_url.startswith("https://opentelemetry.io/schemas/1.")  # type: ignore[union-attr]
+
+
+def test_the_deprecated_environment_attribute_comes_only_when_asked() -> None:
+    telemetry = atoms_otel.configure(
+        environment="prod", resource_attributes={"deployment.environment": "prod"}, advanced=_quiet()
+    )
+    attributes = telemetry.pipeline.resource.attributes  # type: ignore[union-attr]
+    assert (
+        attributes["deployment.environment"] == "prod" and attributes["deployment.environment.name"] == "prod"
+    )
 
 
 def test_invalid_setting_raises_and_keeps_the_previous_setup(monkeypatch: pytest.MonkeyPatch) -> None:
