@@ -13,7 +13,8 @@ median over passes and the ratios against bare FastAPI.
 Scenarios (see bench_http.py): ``bare``, ``atoms`` (configure(app=), span batch-exported to a
 discarding exporter, metrics, JSON logs to /dev/null), ``otel`` (opentelemetry-instrumentation-
 fastapi with the SDK, batch export to a discarding exporter, a Prometheus reader), and
-``atoms_ratio`` (atoms with ``OTEL_TRACES_SAMPLER=traceidratio``, ratio 0.1).
+``atoms_ratio`` (atoms with ``OTEL_TRACES_SAMPLER=traceidratio``, ratio 0.1), and ``atoms_nofreeze``
+(atoms with ``ATOMS_OTEL_GC_FREEZE=false``: the full-collection pauses left in, for comparison).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-SCENARIOS = ("bare", "atoms", "otel", "atoms_ratio")
+SCENARIOS = ("bare", "atoms", "otel", "atoms_ratio", "atoms_nofreeze")
 _HERE = Path(__file__).resolve().parent
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-_RATIO_ENV = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+_SCENARIO_ENV = {
+    "atoms_ratio": {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+    "atoms_nofreeze": {"ATOMS_OTEL_GC_FREEZE": "false"},
+}
 
 
 def serve(scenario: str, port: int) -> None:
@@ -45,7 +49,7 @@ def serve(scenario: str, port: int) -> None:
     sys.path.insert(0, str(_HERE))
     import bench_http
 
-    app = bench_http.build_app("atoms" if scenario == "atoms_ratio" else scenario)
+    app = bench_http.build_app("atoms" if scenario.startswith("atoms") else scenario)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 
@@ -89,7 +93,7 @@ def parse_wrk(report: str) -> dict[str, float]:
 
 def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, float]:
     port = _free_port()
-    env = {**os.environ, **(_RATIO_ENV if scenario == "atoms_ratio" else {})}
+    env = {**os.environ, **_SCENARIO_ENV.get(scenario, {})}
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", scenario, "--port", str(port)],
         env=env,
@@ -154,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS[:4]), help="comma-separated subset")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk", help="the wrk binary")
     args = parser.parse_args(argv)
     if args.serve:
