@@ -327,3 +327,27 @@ def test_the_startup_heap_is_frozen_after_the_first_request(setting: str, expect
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+def test_url_path_is_stamped_on_the_server_span_only(capture_telemetry: CapturedTelemetry) -> None:
+    """Spans opened inside the handler carry the request context (correlation id) but not the
+    incoming request's url.path: it would contradict a CLIENT span's own URL."""
+    app = FastAPI()
+
+    @app.get("/orders/{order_id}")
+    async def order(order_id: int) -> dict[str, int]:
+        tracer = capture_telemetry.telemetry.tracer  # type: ignore[union-attr]
+        with (
+            tracer.start_as_current_span("load order"),
+            tracer.start_as_current_span("GET", kind=SpanKind.CLIENT),
+        ):
+            pass
+        return {"order_id": order_id}
+
+    capture_telemetry.reconfigure(app=app)
+    with TestClient(app) as client:
+        client.get("/orders/3", headers={"X-Correlation-ID": "c-3"})
+    spans = {s.name: dict(s.attributes or {}) for s in capture_telemetry.spans}
+    assert spans["GET /orders/{order_id}"]["url.path"] == "/orders/3"
+    for name in ("load order", "GET"):
+        assert "url.path" not in spans[name] and spans[name]["correlation.id"] == "c-3"
