@@ -11,8 +11,11 @@ the middleware classes used as ``app.add_middleware(X)``, ``PerformanceMonitor``
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from fastapi import APIRouter
 
 from atoms_otel.base import first_use
 from atoms_otel.base.environment import describe
@@ -21,7 +24,6 @@ from atoms_otel.base.settings import ARGUMENTS
 from atoms_otel.core import configure as _core
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Plugin, RequestContext, Telemetry
-from atoms_otel.endpoints.router import build_router
 from atoms_otel.integrations.fastapi import instrument_fastapi
 from atoms_otel.plugins.health import HealthPlugin, get_health_monitor
 from atoms_otel.plugins.signals import performance as _performance
@@ -49,6 +51,7 @@ __all__ = [
     "TelemetryMiddleware",
     "builtin_plugins",
     "configure",
+    "default_router",
     "force_flush",
     "get_telemetry",
     "instrument_httpx",
@@ -67,8 +70,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TELEMETRY = Telemetry()
 """The handle ``atoms_otel.configure()`` fills and the convenience API uses."""
 
-router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
-"""The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
+_router: APIRouter | None = None
+_router_lock = threading.Lock()
+
+if TYPE_CHECKING:
+    router: APIRouter
+    """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``router`` is built on first access (PEP 562), and only then is the endpoints layer imported:
+    its routes and response models cost more than the rest of ``import atoms_otel`` in a process
+    that never serves them (a worker, a script, another project's test run)."""
+    global _router
+    if name != "router":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _router is None:
+        with _router_lock:
+            if _router is None:
+                from atoms_otel.endpoints.router import build_router  # lazy: see the docstring
+
+                _router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
+    return _router
+
+
+def default_router() -> APIRouter:
+    """The observability router of the default handle, built on first use."""
+    router: APIRouter = __getattr__("router")
+    return router
 
 
 def _configure_with_defaults() -> None:
@@ -143,7 +172,7 @@ def configure(
         instrument_fastapi(
             app,
             DEFAULT_TELEMETRY,
-            router=router,
+            router=default_router(),
             middleware=TelemetryMiddleware,
             flush_middleware=ServerlessFlushMiddleware,
         )

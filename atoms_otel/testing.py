@@ -1,6 +1,7 @@
 """Test your own telemetry: a pytest fixture that captures spans, metrics and logs in memory.
 
-Installed as a pytest plugin with the package. In a test::
+Installed as a pytest plugin with the package (the entry point is the tiny ``atoms_otel_pytest``
+module, which imports this one only when a test asks for the fixture). In a test::
 
     def test_order_is_counted(capture_telemetry):
         place_order()
@@ -10,7 +11,8 @@ Installed as a pytest plugin with the package. In a test::
 
 The fixture calls ``configure()`` with in-memory exporters and synchronous export, and after the
 test shuts everything down and clears the request context, so tests do not leak into each other.
-Pass options with ``capture_telemetry.reconfigure(service_name=..., app=app, ...)``.
+Pass options with ``capture_telemetry.reconfigure(service_name=..., app=app, ...)``. Outside pytest
+(or in a fixture of your own) ``with captured() as capture:`` does the same.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -40,7 +43,7 @@ from atoms_otel.core.options import AdvancedOptions
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel import metrics
 
-__all__ = ["CapturedTelemetry", "capture_telemetry"]
+__all__ = ["CapturedTelemetry", "capture_telemetry", "captured"]
 
 
 class _LineBuffer(io.TextIOBase):
@@ -214,9 +217,9 @@ class CapturedTelemetry:
         self._stream.clear()
 
 
-@pytest.fixture
-def capture_telemetry() -> Iterator[CapturedTelemetry]:
-    """configure() with in-memory capture for one test; everything is reset afterwards."""
+@contextmanager
+def captured() -> Iterator[CapturedTelemetry]:
+    """configure() with in-memory capture for the block; everything is reset afterwards."""
     capture = CapturedTelemetry()
     clear_context()
     metrics.reset_all()
@@ -228,3 +231,10 @@ def capture_telemetry() -> Iterator[CapturedTelemetry]:
         clear_context()
         metrics.reset_all()
         _guard.reset()
+
+
+@pytest.fixture
+def capture_telemetry() -> Iterator[CapturedTelemetry]:
+    """configure() with in-memory capture for one test; everything is reset afterwards."""
+    with captured() as capture:
+        yield capture

@@ -138,6 +138,13 @@ class TestRealPackage:
         hidden = report.imports_inside_functions
         assert not hidden, _list_message("own-module import(s) inside functions", hidden)
 
+    def test_lazy_imports_only_in_the_facade(self, report: ImportReport) -> None:
+        """Imports inside a module-level ``__getattr__`` (PEP 562) only in facade modules, so
+        ``import atoms_otel`` may leave out what a process never uses (the router and its models)."""
+        known = set(report.packages)
+        offenders = [entry for entry in report.lazy_imports if layer_of(entry.split(" ")[1], known) != FACADE]
+        assert not offenders, _list_message("lazy import(s) below the facade", offenders)
+
     def test_no_private_names_across_packages(self, report: ImportReport) -> None:
         """No private module or name is taken from another subpackage."""
         private = report.private_names_across_packages
@@ -245,6 +252,20 @@ class TestScanner:
         assert report.cycles_with_type_checking == (("pkg.a", "pkg.b"),)
         assert report.imports_inside_functions == ()
         assert Edge("pkg.b", "pkg.a", "type-checking", 3) in report.edges
+
+    def test_imports_in_a_module_getattr_are_lazy_not_hidden(self, tmp_path: Path) -> None:
+        """An import in a module-level ``__getattr__`` is a lazy import (still a function edge for
+        cycles and layers); in a method or a nested function called ``__getattr__`` it is hidden."""
+        files = {
+            "pkg/__init__.py": "def __getattr__(name):\n    from pkg.a import x\n    return x\n",
+            "pkg/a.py": "x = 1\n",
+            "pkg/b.py": "class C:\n    def __getattr__(self, name):\n        from pkg import a\n",
+            "pkg/c.py": "def f():\n    def __getattr__(name):\n        from pkg import a\n",
+        }
+        report = scan(_package(tmp_path, files))
+        assert report.lazy_imports == ("pkg/__init__.py:2 pkg -> pkg.a",)
+        assert report.imports_inside_functions == ("pkg/b.py:3 pkg.b -> pkg.a", "pkg/c.py:3 pkg.c -> pkg.a")
+        assert Edge("pkg", "pkg.a", "function", 2) in report.edges
 
     def test_module_level_import_outranks_a_function_import(self, tmp_path: Path) -> None:
         """The same target imported at module level and in a function is not a hidden import."""

@@ -18,12 +18,14 @@ from typing import Any, Final
 from opentelemetry import context as otel_context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 __all__ = [
     "API_GAUGE",
     "SDK_GAUGE",
     "SUPPRESS_INSTRUMENTATION_KEYS",
+    "ExcludingView",
     "SnapshotPrometheusReader",
     "disable_fastapi_native_telemetry",
     "exporter_preferences",
@@ -116,7 +118,8 @@ def exporter_preferences(exporter: MetricExporter) -> dict[str, Any]:
 
 # -- opentelemetry-exporter-prometheus 0.66b2: one reader for /metrics and for JSON snapshots ----
 # Fallback: if the reader no longer routes collections through _receive_metrics, snapshot() still
-# works but also feeds the Prometheus collector (harmless: it serves the latest data anyway).
+# works but also feeds the Prometheus collector (harmless: it serves the latest data anyway), and
+# collect_families() returns no data (the OpenMetrics output then carries no exemplars).
 
 
 class SnapshotPrometheusReader(PrometheusMetricReader):
@@ -137,7 +140,22 @@ class SnapshotPrometheusReader(PrometheusMetricReader):
         if getattr(self._capture, "active", False):
             self._capture.data = metrics_data
             return
+        if getattr(self._capture, "keep", False):
+            self._capture.translated = metrics_data
         super()._receive_metrics(metrics_data, timeout_millis, **kwargs)
+
+    def collect_families(self, registry: Any) -> tuple[list[Any], MetricsData | None]:
+        """Collect ``registry`` (the one this reader feeds) now: its metric families, and the data
+        this reader handed to its collector for them (exemplars included) — or None."""
+        self._capture.keep = True
+        self._capture.translated = None
+        try:
+            families = list(registry.collect())
+            data: MetricsData | None = self._capture.translated
+            return families, data
+        finally:
+            self._capture.keep = False
+            self._capture.translated = None
 
     def snapshot(self) -> MetricsData | None:
         """Collect now and return the data (cumulative) without feeding the Prometheus collector."""
@@ -151,3 +169,24 @@ class SnapshotPrometheusReader(PrometheusMetricReader):
             finally:
                 self._capture.active = False
                 self._capture.data = None
+
+
+# -- OpenTelemetry SDK 1.45: a view matching every instrument but a few ---------------------------
+# Fallback: without View._match the view matches what its public criteria say (the excluded names
+# included), so an excluded instrument matched by another view too is exported twice. Exclusions
+# exist only when MetricsOptions chooses the buckets of a pre-configured histogram (its own view).
+
+
+class ExcludingView(View):
+    """A ``View`` that matches what its criteria say except the instruments named in ``exclude``
+    (each instrument must match exactly one view, or it is exported once per match)."""
+
+    def __init__(self, *, exclude: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._excluded = frozenset(name.lower() for name in exclude)
+
+    def _match(self, instrument: Any) -> bool:
+        if instrument.name in self._excluded:
+            return False
+        matches: bool = super()._match(instrument)
+        return matches

@@ -191,6 +191,19 @@ def url(*, schemes: tuple[str, ...] = ("http", "https")) -> Callable[[Any], str 
     return parse
 
 
+def url_template(placeholder: str) -> Callable[[Any], str | None]:
+    """An absolute http(s) URL containing ``placeholder`` (e.g. ``{trace_id}``), replaced later."""
+    absolute = url()
+
+    def parse(value: Any) -> str | None:
+        raw = text(value)
+        if raw and placeholder not in raw:
+            raise Invalid(f"expected a URL containing {placeholder}")
+        return absolute(raw.replace(placeholder, "0")) and raw
+
+    return parse
+
+
 def pairs(value: Any) -> dict[str, str]:
     """``key=value,key2=value2`` (percent-decoded, per the OTel spec) or a mapping."""
     if isinstance(value, Mapping):

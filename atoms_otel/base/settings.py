@@ -208,12 +208,17 @@ class Settings:
     metric_exemplar_filter: str | None = setting(
         "OTEL_METRICS_EXEMPLAR_FILTER", parse=p.choice("trace_based", "always_on", "always_off"),
         default=None, argument=False,
-        doc="default: trace_based when metrics leave the process by OTLP, else always_off",
+        doc="which measurements may become exemplars (default trace_based: those in a sampled span)",
     )  # fmt: skip
     metric_cardinality_limit: int = setting(
         "ATOMS_OTEL_METRIC_CARDINALITY_LIMIT", parse=p.integer(minimum=10), default=2000, argument=False,
         doc="label sets kept per metric before folding into ``otel_metric_overflow`` "
         "(``MetricsOptions.cardinality_limit``)",
+    )  # fmt: skip
+    db_client_metrics: bool = setting(
+        "ATOMS_OTEL_DB_CLIENT_METRICS", parse=p.boolean, default=True, argument=False,
+        doc="with OTLP metrics on, ``track_database_operation`` also records the semconv "
+        "``db.client.operation.duration``; ``false`` opts out",
     )  # fmt: skip
     disabled: bool = setting(
         "OTEL_SDK_DISABLED", parse=p.boolean, default=False,
@@ -226,6 +231,16 @@ class Settings:
     serverless: bool = setting(
         "ATOMS_OTEL_SERVERLESS", parse=p.boolean, default=None,
         doc="flush before each response ends; default: on when VERCEL or AWS_LAMBDA_FUNCTION_NAME is set",
+    )  # fmt: skip
+    explorer: bool = setting(
+        "ATOMS_OTEL_EXPLORER", parse=p.boolean, default=True, argument=False,
+        doc="keep recent traces and log lines in memory for the live view's explorer "
+        "(bounded; always off in serverless mode)",
+    )  # fmt: skip
+    trace_url_template: str | None = setting(
+        "ATOMS_OTEL_TRACE_URL_TEMPLATE", parse=p.url_template("{trace_id}"), default=None,
+        argument=False, doc="a link per trace in the live view, e.g. a Grafana Explore/Tempo URL "
+        "with ``{trace_id}``",
     )  # fmt: skip
     endpoints: bool = setting(
         "ATOMS_OTEL_ENDPOINTS", parse=p.boolean, default=False, argument=False,

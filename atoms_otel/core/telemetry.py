@@ -21,7 +21,6 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.metrics.export import MetricsData
 from prometheus_client import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from atoms_otel._version import __version__
 from atoms_otel.base import guard as _guard
@@ -33,6 +32,7 @@ from atoms_otel.core.options import AdvancedOptions
 from atoms_otel.otel import proxy as _proxy
 from atoms_otel.otel.logs import LoggingInstallation
 from atoms_otel.otel.metrics import MetricsRegistry, get_metrics_registry
+from atoms_otel.otel.metrics.exemplars import openmetrics_text
 from atoms_otel.otel.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -224,12 +224,15 @@ class Telemetry:
 
     def metrics_text(self, *, openmetrics: bool = False) -> bytes:
         """Every metric in the Prometheus text exposition format 0.0.4 (what ``GET /metrics`` serves
-        by default), or in OpenMetrics 1.0 (``# EOF`` terminated, ``_created`` series)."""
+        by default), or in OpenMetrics 1.0 (``# EOF`` terminated, ``_created`` series, and on each
+        histogram bucket the exemplar of its latest sampled measurement: the trace it was in)."""
         pipeline = self.pipeline
         if pipeline is None:
             return b"# EOF\n" if openmetrics else b""
-        encode = generate_openmetrics if openmetrics else generate_latest
-        return encode(pipeline.prometheus_registry)
+        if openmetrics:
+            return openmetrics_text(pipeline.prometheus_registry, pipeline.prometheus_reader)
+        body: bytes = generate_latest(pipeline.prometheus_registry)
+        return body
 
     def metrics_snapshot(self) -> MetricsData | None:
         """Every metric's current data points (cumulative), collected now."""

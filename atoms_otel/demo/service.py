@@ -21,6 +21,7 @@ from atoms_otel import (
     PerformanceMonitor,
     get_health_monitor,
     observe_tool,
+    track_database_operation,
 )
 
 __all__ = ["TOOL_NAMES", "FlappingDependency", "build_app", "register_health_checks"]
@@ -97,12 +98,24 @@ async def search_documents(query: str = "", limit: int = 5) -> dict[str, Any]:
     return await _search(query, limit)
 
 
+class ConstraintViolation(ValueError):
+    """The stand-in database refused a row (like a CHECK constraint)."""
+
+
+@track_database_operation("insert", "tickets", system="sqlite")
+async def _insert_ticket(title: str, priority: str) -> int:
+    """A stand-in for an INSERT (a database client span inside the tool's span)."""
+    await asyncio.sleep(random.uniform(0.005, 0.02))
+    if priority not in ("low", "normal", "high"):
+        raise ConstraintViolation(f"CHECK constraint failed: tickets.priority ({priority!r})")
+    return random.randint(1000, 9999)
+
+
 @observe_tool("create_ticket", log_inputs=True)
 async def create_ticket(title: str = "", priority: str = "normal") -> dict[str, Any]:
     await asyncio.sleep(random.uniform(0.02, 0.12))
-    if priority not in ("low", "normal", "high"):
-        raise ValueError(f"unknown priority {priority!r}")
-    return {"ticket": f"T-{random.randint(1000, 9999)}", "title": title, "priority": priority}
+    ticket = await _insert_ticket(title, priority)
+    return {"ticket": f"T-{ticket}", "title": title, "priority": priority}
 
 
 @observe_tool("summarize")

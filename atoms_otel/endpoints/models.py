@@ -172,6 +172,9 @@ class SeriesPointModel(BaseModel):
     errors: float = Field(description="Responses with a 5xx status.")
     request_rate: float = Field(description="Requests per second in the interval.")
     error_ratio: float = Field(description="errors / requests in the interval (0..1).")
+    p50_ms: float | None = Field(default=None, description="Latency percentiles in the interval.")
+    p95_ms: float | None = None
+    p99_ms: float | None = None
 
 
 class RouteStatsModel(BaseModel):

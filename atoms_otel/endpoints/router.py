@@ -44,6 +44,7 @@ from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.endpoints import page
 from atoms_otel.endpoints import views as api_views
 from atoms_otel.endpoints.auth import bearer, metrics_token_check, token_check, token_matches
+from atoms_otel.endpoints.explorer import add_explorer_routes
 from atoms_otel.endpoints.health import (
     HEALTH_JSON_SCHEMA,
     MAX_ACCEPT_CHARS,
@@ -325,4 +326,5 @@ def _api_router(endpoints: ApiEndpoints, telemetry: Telemetry) -> APIRouter:
         summary="One metric by OpenTelemetry or Prometheus name",
         responses={404: {"model": ErrorResponse, "description": "No such metric"}},
     )
+    add_explorer_routes(api, telemetry)
     return api

@@ -33,6 +33,7 @@ __all__ = [
     "GuardedMetricExporter",
     "GuardedSpanExporter",
     "exporter_diagnostics",
+    "scrubbed_span",
 ]
 
 _logger = logging.getLogger("atoms_otel.export")
@@ -138,7 +139,9 @@ def _clean(attributes: Mapping[str, Any], scrubber: Scrubber | None) -> Mapping[
     return result if copy is None else copy
 
 
-def _scrubbed_span(span: ReadableSpan, scrubber: Scrubber | None) -> ReadableSpan:
+def scrubbed_span(span: ReadableSpan, scrubber: Scrubber | None) -> ReadableSpan:
+    """``span`` as exporters send it: secrets redacted, every string encodable (the same object
+    when nothing changed). The live view's trace explorer shows spans through this too."""
     attributes = span.attributes or {}
     new_attributes = _clean(attributes, scrubber)
     events = span.events
@@ -179,7 +182,7 @@ class GuardedSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            spans = [_scrubbed_span(s, self._scrubber) for s in spans]
+            spans = [scrubbed_span(s, self._scrubber) for s in spans]
             result = self.inner.export(spans)
         except Exception as exc:
             self._health.outcome(False, f"{type(exc).__name__}")

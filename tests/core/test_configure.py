@@ -275,8 +275,8 @@ def test_a_forked_worker_gets_its_own_instance_id() -> None:
     assert telemetry.pipeline.tracer_provider.resource.attributes["service.instance.id"] == parent
 
 
-def test_exemplars_are_sampled_only_when_metrics_leave_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No OTLP metrics: exemplars are off (/metrics cannot show them); with OTLP, trace-based;
+def test_exemplars_are_trace_based_in_every_mode_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scraped (/metrics shows them in OpenMetrics) or pushed, exemplars are trace-based;
     OTEL_METRICS_EXEMPLAR_FILTER overrides either way."""
     from opentelemetry.sdk.metrics import (
         AlwaysOffExemplarFilter,
@@ -288,8 +288,10 @@ def test_exemplars_are_sampled_only_when_metrics_leave_the_process(monkeypatch: 
         assert telemetry.pipeline is not None
         return telemetry.pipeline.meter_provider._sdk_config.exemplar_filter
 
-    assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), AlwaysOffExemplarFilter)
+    assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), TraceBasedExemplarFilter)
     exporting = atoms_otel.configure(otlp_endpoint="http://127.0.0.1:9", advanced=_quiet())
     assert isinstance(current_filter(exporting), TraceBasedExemplarFilter)
     monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")
     assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), AlwaysOnExemplarFilter)
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")
+    assert isinstance(current_filter(atoms_otel.configure(advanced=_quiet())), AlwaysOffExemplarFilter)

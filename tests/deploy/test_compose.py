@@ -11,6 +11,7 @@ import pytest
 from tests.support.stack import (
     ALERTMANAGER_YML,
     COLLECTOR_YAML,
+    COMPOSE,
     COMPOSE_PROMETHEUS3,
     COMPOSE_PUSH,
     CONFIG,
@@ -135,11 +136,11 @@ def test_every_host_named_in_the_configs_is_a_compose_service(compose: dict[str,
 
 
 def test_the_service_pushes_traces_and_logs_to_the_collector(compose: dict[str, Any]) -> None:
-    """The example service sends traces and logs to the Collector's OTLP/HTTP receiver (metrics are
-    scraped: test_one_metrics_path.py)."""
+    """The example service sends traces and logs to the Collector's OTLP/HTTP receiver, metrics
+    only to /metrics (scraped: test_one_metrics_path.py)."""
     environment = compose["services"]["atoms-service"]["environment"]
-    assert environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://otel-collector:4318/v1/traces"
-    assert environment["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == "http://otel-collector:4318/v1/logs"
+    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert environment["OTEL_METRICS_EXPORTER"] == "prometheus"
 
 
 def test_the_push_overlay_mounts_files_that_exist_and_services_of_the_stack(compose: dict[str, Any]) -> None:
@@ -166,12 +167,16 @@ def test_the_service_image_is_built_from_files_that_exist(compose: dict[str, Any
     assert re.search(r"^app = FastAPI\(", source, re.MULTILINE)
 
 
-def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
-    """No floating tags: the stack that was checked is the stack that runs."""
-    for name, service in compose["services"].items():
-        if "image" in service:
-            image, _, tag = service["image"].rpartition(":")
-            assert image and re.fullmatch(r"v?\d+(\.\d+)+(-[a-z]+)?", tag), name
+@pytest.mark.parametrize("path", sorted(ROOT.glob("docker-compose*.yml")), ids=lambda p: p.name)
+def test_every_image_is_pinned_to_a_version(path: Path) -> None:
+    """No floating tags (``latest``, ``main``, none at all) in any compose file: the stack that was
+    checked is the stack that runs. Every image names an explicit release, major.minor.patch."""
+    images = {name: s["image"] for name, s in load_yaml(path)["services"].items() if "image" in s}
+    for name, reference in images.items():
+        image, _, tag = reference.rpartition(":")
+        assert "@" not in reference or re.search(r"@sha256:[0-9a-f]{64}$", reference), name
+        assert image and "/" not in tag and re.fullmatch(r"v?\d+\.\d+\.\d+(-[a-z0-9]+)?", tag), (name, tag)
+    assert path != COMPOSE or {"prometheus", "otel-collector", "grafana", "tempo", "loki"} <= images.keys()
 
 
 def test_the_service_healthcheck_probes_liveness(compose: dict[str, Any]) -> None:
@@ -203,6 +208,7 @@ def test_the_prometheus3_overlay_receives_otlp_metrics_from_the_service(compose:
     assert (
         environment["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == "http://prometheus:9090/api/v1/otlp/v1/metrics"
     )
+    assert environment["OTEL_METRICS_EXPORTER"] == "otlp"
 
 
 def test_the_otlp_prometheus_config_promotes_few_attributes_and_keeps_the_names() -> None:

@@ -148,14 +148,18 @@ def test_push_mode_prometheus_does_not_scrape_the_service() -> None:
 
 
 def test_compose_picks_one_path_per_mode() -> None:
-    """Scrape mode sets only the traces and logs endpoints; push mode adds the metrics endpoint and
-    mounts prometheus.push.yml where Prometheus reads its config."""
+    """Both modes set one OTLP endpoint (the Collector) and no per-signal ones; scrape mode keeps
+    metrics on /metrics (OTEL_METRICS_EXPORTER=prometheus), push mode sends them by OTLP and mounts
+    prometheus.push.yml where Prometheus reads its config."""
     scrape_env = compose_service_environment(COMPOSE)
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in scrape_env
-    assert "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" not in scrape_env
-    assert scrape_env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == f"{COMPOSE_COLLECTOR}/v1/traces"
-    assert scrape_env["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] == f"{COMPOSE_COLLECTOR}/v1/logs"
+    assert scrape_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == COMPOSE_COLLECTOR
+    assert scrape_env["OTEL_METRICS_EXPORTER"] == "prometheus"
     push_env = compose_service_environment(COMPOSE, COMPOSE_PUSH)
-    assert push_env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == f"{COMPOSE_COLLECTOR}/v1/metrics"
+    assert push_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == COMPOSE_COLLECTOR
+    assert push_env["OTEL_METRICS_EXPORTER"] == "otlp"
+    for env in (scrape_env, push_env):
+        assert [k for k in env if k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")] == [
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ]
     volumes = load_yaml(COMPOSE_PUSH)["services"]["prometheus"]["volumes"]
     assert volumes == ["./collector-config/prometheus.push.yml:/etc/prometheus/prometheus.yml:ro"]

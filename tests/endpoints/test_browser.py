@@ -34,8 +34,9 @@ LIVE_WITH_ROUTES = (
 )
 # Every element the page itself creates inside <main>; anything else would have come from data.
 PAGE_ELEMENTS = {
-    "article", "code", "div", "h2", "li", "line", "polygon", "polyline", "rect", "section", "span",
-    "strong", "svg", "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
+    "a", "article", "button", "code", "details", "div", "h2", "h3", "input", "label", "li", "line",
+    "option", "p", "polygon", "polyline", "pre", "rect", "section", "select", "span", "strong",
+    "summary", "svg", "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
 }  # fmt: skip
 
 HOSTILE_ROUTE = "/pets/<img src=x onerror=\"document.title='pwned'\">"

@@ -490,6 +490,9 @@ def test_openapi_documents_every_endpoint_with_its_model(client: TestClient) -> 
         "/api/observability/dashboard": "DashboardResponse",
         "/api/observability/metrics/snapshot": "MetricsSnapshotResponse",
         "/api/observability/metrics/{name}": "MetricModel",
+        "/api/observability/traces": "TracesResponse",
+        "/api/observability/traces/{trace_id}": "TraceDetailResponse",
+        "/api/observability/logs": "LogsResponse",
     }
     health_json = paths["/health"]["get"]["responses"]["200"]["content"]["application/health+json"]["schema"]
     assert set(health_json["properties"]) >= {"status", "checks", "serviceId"}

@@ -221,7 +221,7 @@ def test_counter_children_skip_exemplars_and_histogram_children_keep_them(
         durations.labels("v").observe(0.1)
         quiet_durations.labels("v").observe(0.1, exemplar=False)
     trace_id = span.get_span_context().trace_id
-    collected = capture_telemetry.metrics()  # once: a collection hands exemplars over and resets them
+    collected = capture_telemetry.metrics()  # once: a collection hands counter exemplars over and resets them
     exemplars = {
         name: [e.trace_id for e in collected[name].data.data_points[0].exemplars]
         for name in ("child_ex_count", "child_ex_traced", "child_ex_duration", "child_ex_quiet")

@@ -2,7 +2,9 @@
 
 ``scan(package_dir)`` reports cycles among the package's own modules in three views (module-level
 imports; plus imports inside functions; plus ``if TYPE_CHECKING:`` imports), the own-module imports
-that stand inside functions, and private names taken from another subpackage. Importing
+that stand inside functions, and private names taken from another subpackage. An import inside a
+module-level ``def __getattr__`` (PEP 562: a module attribute computed on first access) is reported
+apart, as a lazy import; it still counts as a function import for cycles and layers. Importing
 ``pkg.sub.mod`` also runs ``pkg/sub/__init__.py``, so that edge counts too; the root package's own
 ``__init__`` is left out as a target (it is the facade). Imports of third-party modules never count.
 """
@@ -46,6 +48,7 @@ class ImportReport:
     cycles_with_function_imports: tuple[Cycle, ...]
     cycles_with_type_checking: tuple[Cycle, ...]
     imports_inside_functions: tuple[str, ...]
+    lazy_imports: tuple[str, ...]
     private_names_across_packages: tuple[str, ...]
     edges: tuple[Edge, ...]
 
@@ -179,6 +182,17 @@ class _Package:
 class _Findings:
     edges: list[Edge]
     private: set[str]
+    lazy: set[tuple[str, int]]  # (module, line) of imports inside a module-level __getattr__
+
+
+def is_module_getattr_import(node: ast.AST, parents: Parents) -> bool:
+    """Whether the import stands inside ``def __getattr__`` defined at the top level of its module."""
+    functions = [
+        a for a in _ancestors(node, parents) if isinstance(a, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    if len(functions) != 1 or functions[0].name != "__getattr__":
+        return False
+    return isinstance(parents.get(functions[0]), ast.Module)
 
 
 def _scan_module(package: _Package, module: str, findings: _Findings) -> None:
@@ -190,6 +204,8 @@ def _scan_module(package: _Package, module: str, findings: _Findings) -> None:
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
         kind = import_kind(node, parents)
+        if kind == "function" and is_module_getattr_import(node, parents):
+            findings.lazy.add((module, node.lineno))
         for target in _targets(node, module, is_package):
             dst = package.known(target.full) if _is_own(target.full, package.top) else None
             if dst is None or dst == module:
@@ -240,13 +256,15 @@ def _located(package: _Package, edge: Edge) -> str:
 def scan(package_dir: Path) -> ImportReport:
     """Read every module of ``package_dir`` and report its own-module import graph."""
     package = _Package(package_dir)
-    findings = _Findings(edges=[], private=set())
+    findings = _Findings(edges=[], private=set(), lazy=set())
     for module in package.files:
         _scan_module(package, module, findings)
     best = strongest_edges(findings.edges).values()
     views = [set(KINDS[: end + 1]) for end in range(len(KINDS))]
     cycles = [find_cycles(_graph(package.files, best, kinds)) for kinds in views]
-    hidden = (e for e in best if e.kind == "function")
+    function_edges = [e for e in best if e.kind == "function"]
+    lazy = [e for e in function_edges if (e.src, e.lineno) in findings.lazy]
+    hidden = [e for e in function_edges if (e.src, e.lineno) not in findings.lazy]
     return ImportReport(
         modules=tuple(sorted(package.files)),
         packages=tuple(sorted(package.packages)),
@@ -254,6 +272,7 @@ def scan(package_dir: Path) -> ImportReport:
         cycles_with_function_imports=cycles[1],
         cycles_with_type_checking=cycles[2],
         imports_inside_functions=tuple(sorted(_located(package, e) for e in hidden)),
+        lazy_imports=tuple(sorted(_located(package, e) for e in lazy)),
         private_names_across_packages=tuple(sorted(findings.private)),
         edges=tuple(sorted(set(findings.edges))),
     )

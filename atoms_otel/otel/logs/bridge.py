@@ -50,31 +50,52 @@ class OTelLogHandler(logging.Handler):
         if record.name.startswith("opentelemetry"):
             return
         try:
-            logger = self._loggers.get(record.name)
-            if logger is None:
-                if len(self._loggers) > 1000:
-                    self._loggers.clear()
-                logger = self._loggers[record.name] = self._provider.get_logger(record.name)
-            attributes: dict[str, Any] = {
-                "code.function.name": record.funcName,
-                "code.line.number": record.lineno,
-                "code.file.path": record.pathname,
-            }
-            for key, value in record_extras(record).items():
-                attributes[key] = value if isinstance(value, str | bool | int | float) else _otel_value(value)
-            number, text = _severity(record.levelno)
-            exception = record.exc_info[1] if record.exc_info else None
-            logger.emit(
-                timestamp=int(record.created * 1e9),
-                observed_timestamp=time.time_ns(),
-                severity_number=number,
-                severity_text=text,
-                body=record.getMessage(),
-                attributes=attributes,
-                exception=exception,
+            self.emit_fields(
+                record.name,
+                record.levelno,
+                record.created,
+                record.getMessage(),
+                record_extras(record),
+                (record.funcName, record.lineno, record.pathname),
+                record.exc_info[1] if record.exc_info else None,
             )
         except Exception:
             self.handleError(record)
+
+    def emit_fields(
+        self,
+        name: str,
+        levelno: int,
+        created: float,
+        body: str,
+        extras: Mapping[str, Any] | None,
+        caller: tuple[str, int, str],
+        exception: BaseException | None = None,
+    ) -> None:
+        """One OTel log record from a line's parts: what :meth:`emit` does with a ``LogRecord``,
+        and what the direct path (``direct.py``) does without one. ``caller``: function, line, file."""
+        logger = self._loggers.get(name)
+        if logger is None:
+            if len(self._loggers) > 1000:
+                self._loggers.clear()
+            logger = self._loggers[name] = self._provider.get_logger(name)
+        attributes: dict[str, Any] = {
+            "code.function.name": caller[0],
+            "code.line.number": caller[1],
+            "code.file.path": caller[2],
+        }
+        for key, value in (extras or {}).items():
+            attributes[key] = value if isinstance(value, str | bool | int | float) else _otel_value(value)
+        number, text = _severity(levelno)
+        logger.emit(
+            timestamp=int(created * 1e9),
+            observed_timestamp=time.time_ns(),
+            severity_number=number,
+            severity_text=text,
+            body=body,
+            attributes=attributes,
+            exception=exception,
+        )
 
     def flush(self) -> None:
         pass

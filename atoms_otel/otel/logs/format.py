@@ -19,6 +19,11 @@ from typing import Any, Final
 
 from opentelemetry import trace as trace_api
 
+try:  # optional: the same line, ~4x faster to encode; without it the stdlib json module writes it
+    import orjson
+except ImportError:  # pragma: no cover - tests/otel/test_logs_direct.py runs this in a subprocess
+    orjson = None  # type: ignore[assignment]
+
 from atoms_otel.base import scrubbing
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES, extra_var
 
@@ -98,6 +103,35 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER: Final = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+ORJSON: Final = orjson is not None
+"""Whether lines are encoded by ``orjson`` when their values allow it (``pip install orjson``)."""
+# Top-level value types orjson writes exactly as the json module does. Floats only in the range
+# where both print the same digits without an exponent (json: 1e-05, 1e+16; orjson: 0.00001, 1e16);
+# anything else (nested values, enums, subclasses, other floats) goes to the json module.
+_ORJSON_SAFE: Final = frozenset({str, int, bool, type(None)})
+
+
+def encode_stdlib(entry: Mapping[str, Any]) -> str:
+    """One log line's JSON text by the json module (its encoder built once, not per call)."""
+    return _ENCODER.encode(entry)
+
+
+def encode(entry: Mapping[str, Any]) -> str:
+    """One log line's JSON text: by ``orjson`` when installed and every value is of a type it
+    writes identically (``tests/otel/test_logs_direct.py`` compares), else by :func:`encode_stdlib`."""
+    if orjson is None:
+        return _ENCODER.encode(entry)
+    for value in entry.values():
+        kind = type(value)
+        if kind not in _ORJSON_SAFE and not (kind is float and (value == 0 or 1e-4 <= abs(value) < 1e16)):
+            return _ENCODER.encode(entry)
+    try:
+        return orjson.dumps(entry).decode()
+    except (TypeError, ValueError):  # a lone surrogate, an int beyond 64 bits, a key that is not str
+        return _ENCODER.encode(entry)
+
+
 def structured_exception(exc_info: Any) -> dict[str, Any]:
     """An exception as ``{"type", "message", "stacktrace"}``, credentials in its text redacted."""
     exc_type, exc, tb = exc_info
@@ -116,6 +150,27 @@ def structured_exception(exc_info: Any) -> dict[str, Any]:
 def _scrubbed_text(text: str) -> str:
     scrubber = scrubbing.active_scrubber()
     return scrubber.scrub_text(text) if scrubber is not None else text
+
+
+# Scrubbed literal messages (no %-args), per scrubber: a code base has a bounded set of them. At the
+# limit nothing more is cached (each further message is scrubbed every time, as without the cache).
+_TEMPLATE_LIMIT: Final = 2048
+_TEMPLATE_MAX_CHARS: Final = 300
+_templates: tuple[scrubbing.Scrubber | None, dict[str, str]] = (None, {})
+
+
+def _scrub_template(scrubber: scrubbing.Scrubber, message: str) -> str:
+    global _templates
+    owner, table = _templates  # one tuple, replaced whole: a table only ever holds its owner's results
+    if owner is not scrubber:
+        table = {}
+        _templates = (scrubber, table)
+    found = table.get(message)
+    if found is None:
+        found = scrubber.scrub_text(message)
+        if len(table) < _TEMPLATE_LIMIT and len(message) <= _TEMPLATE_MAX_CHARS:
+            table[message] = found
+    return found
 
 
 class StructuredFormatter(logging.Formatter):
@@ -142,12 +197,26 @@ class StructuredFormatter(logging.Formatter):
         self._static = dict(static_fields or {})
         self._timestamp = Timestamps(precision=timestamp_precision, utc=utc)
 
-    def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+    def entry(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        message: str,
+        extras: Mapping[str, Any] | None,
+        *,
+        template: bool = False,
+    ) -> dict[str, Any]:
+        """The line as one dict, without ``exception``/``stack``. ``template``: ``message`` is a
+        literal from the code (no %-args), so its scrubbed form may be cached."""
+        scrubber = scrubbing.active_scrubber()
+        if scrubber is not None:
+            message = _scrub_template(scrubber, message) if template else scrubber.scrub_text(message)
         entry: dict[str, Any] = {
-            "timestamp": self._timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": _scrubbed_text(record.getMessage()),
+            "timestamp": self._timestamp(created),
+            "level": level,
+            "logger": name,
+            "message": message,
         }
         for field, var in _CONTEXT_FIELDS:
             value = var.get()
@@ -157,35 +226,50 @@ class StructuredFormatter(logging.Formatter):
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
-        extras = record_extras(record)
         if extras or self._static:
-            scrubber = scrubbing.active_scrubber()
-            for key, value in (self._static | extras).items():
+            fields = {**self._static, **extras} if self._static and extras else (extras or self._static)
+            for key, value in fields.items():
                 if key in _CORE_FIELDS:
                     key = f"extra_{key}"
                 entry[key] = scrubber.scrub_value(key, value) if scrubber else value
+        return entry
+
+    def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        entry = self.entry(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            record_extras(record),
+            template=not record.args and type(record.msg) is str,
+        )
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = structured_exception(record.exc_info)
         if record.stack_info:
             entry["stack"] = _scrubbed_text(record.stack_info)
         return entry
 
+    def render(self, entry: dict[str, Any]) -> str:
+        """``entry`` as one JSON line (raises if a value cannot be rendered: see :meth:`fallback`)."""
+        return scrubbing.encodable(encode(entry))  # a lone surrogate must not fail at write time
+
+    def fallback(self, created: float, level: str, name: str, msg: object, exc: Exception) -> str:
+        """The line when the record could not be rendered: the line is kept, the error named."""
+        return json.dumps(
+            {
+                "timestamp": self._timestamp(created),
+                "level": level,
+                "logger": name,
+                "message": _scrubbed_text(str(msg)),
+                "format_error": f"{type(exc).__name__}: {exc}",
+            }
+        )
+
     def format(self, record: logging.LogRecord) -> str:
         try:
-            line = json.dumps(
-                self.to_dict(record), default=_json_default, ensure_ascii=False, separators=(",", ":")
-            )
-            return scrubbing.encodable(line)  # a lone surrogate must not lose the line at write time
+            return self.render(self.to_dict(record))
         except Exception as exc:  # a value that cannot be rendered must not lose the line
-            return json.dumps(
-                {
-                    "timestamp": self._timestamp(record.created),
-                    "level": record.levelname,
-                    "logger": record.name,
-                    "message": _scrubbed_text(str(record.msg)),
-                    "format_error": f"{type(exc).__name__}: {exc}",
-                }
-            )
+            return self.fallback(record.created, record.levelname, record.name, record.msg, exc)
 
 
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:

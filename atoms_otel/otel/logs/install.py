@@ -10,28 +10,10 @@ from opentelemetry._logs import LoggerProvider
 
 from atoms_otel.otel.exporters import exporter_diagnostics
 from atoms_otel.otel.logs.bridge import OTelLogHandler
+from atoms_otel.otel.logs.direct import JsonLineHandler
 from atoms_otel.otel.logs.format import ConsoleFormatter, StructuredFormatter
 
 __all__ = ["LoggingInstallation"]
-
-
-class _OncePerMessage(logging.Filter):
-    """Lets each distinct OpenTelemetry SDK/exporter message through once: export failures are
-    reported by our exporter guards, and the SDK's retries would otherwise repeat every few seconds."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[tuple[str, str]] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("opentelemetry"):
-            return True
-        key = (record.name, str(record.msg))
-        if key in self._seen:
-            return False
-        if len(self._seen) < 1000:
-            self._seen.add(key)
-        return True
 
 
 _SERVER_LOGGERS: Final = (
@@ -54,9 +36,8 @@ class LoggingInstallation:
         self, *, level: int, fmt: str, stream: IO[str] | None, otel_provider: LoggerProvider | None
     ) -> None:
         self.level = level
-        self.stream_handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+        self.stream_handler = JsonLineHandler(stream if stream is not None else sys.stdout)
         self.stream_handler.setFormatter(ConsoleFormatter() if fmt == "console" else StructuredFormatter())
-        self.stream_handler.addFilter(_OncePerMessage())
         self.stream_handler.set_name("atoms_otel")
         self.otel_handler = OTelLogHandler(otel_provider) if otel_provider is not None else None
         self._removed: list[logging.Handler] = []

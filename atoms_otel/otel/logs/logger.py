@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, TypeAlias
 
 from atoms_otel.base import first_use
+from atoms_otel.otel.logs.direct import direct_targets, write_direct
 from atoms_otel.otel.logs.format import EXTRA_KEY
 
 __all__ = ["AtomLogger", "ExcInfo", "get_logger"]
@@ -34,12 +35,14 @@ class AtomLogger:
     ``exc_info``, ``stack_info`` and ``stacklevel``. Lines below the logger's level cost one check.
     """
 
-    __slots__ = ("_bound", "_logger", "name")
+    __slots__ = ("_bound", "_direct", "_logger", "name")
 
     def __init__(self, name: str, bound: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self._logger = logging.getLogger(name)
         self._bound = dict(bound) if bound else None
+        # The direct path (otel/logs/direct.py) only for a plain Logger whose lines the SDK filter passes.
+        self._direct = type(self._logger) is logging.Logger and not name.startswith("opentelemetry")
 
     @property
     def logger(self) -> logging.Logger:
@@ -71,6 +74,11 @@ class AtomLogger:
             merged = extra_fields
         else:
             merged = {**(self._bound or {}), **(extra_fields or {}), **fields}
+        if self._direct and not exc_info and not stack_info:
+            targets = direct_targets(self._logger, level)
+            if targets is not None:
+                write_direct(targets, level, self.name, msg, args, merged, stacklevel)
+                return
         self._logger._log(
             level,
             msg,

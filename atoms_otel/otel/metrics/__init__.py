@@ -13,7 +13,8 @@ bounded whatever values clients send.
 
 Modules: ``naming`` (names, label values, buckets), ``metric`` (the shared base and its cached
 ``labels()`` children), ``children`` (the bound children), ``instruments`` (the facades),
-``registry`` (``MetricsRegistry``, the pre-configured metrics and the ``record_*`` helpers). This is
+``registry`` (``MetricsRegistry``, the pre-configured metrics and the ``record_*`` helpers),
+``exemplars`` (the exemplar reservoir and the OpenMetrics output that carries exemplars). This is
 the only layer that touches the proxy instruments' SDK delegates.
 """
 

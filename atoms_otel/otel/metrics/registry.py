@@ -8,6 +8,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from opentelemetry import metrics as metrics_api
+from opentelemetry.semconv.attributes.db_attributes import (
+    DB_COLLECTION_NAME,
+    DB_OPERATION_NAME,
+    DB_SYSTEM_NAME,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.metrics.db_metrics import DB_CLIENT_OPERATION_DURATION
 
 from atoms_otel._version import __version__
 from atoms_otel.base import first_use
@@ -18,6 +25,7 @@ from atoms_otel.otel.metrics.metric import _Metric, use_default_registry
 from atoms_otel.otel.metrics.naming import MCP_DURATION_BUCKETS
 
 __all__ = [
+    "DB_DURATION_BUCKETS",
     "NO_TABLE",
     "MetricsRegistry",
     "ObservedValues",
@@ -33,6 +41,9 @@ __all__ = [
 
 NO_TABLE: Final = "_none"
 """The ``table`` label of a database operation given no table: never an empty label value."""
+
+DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+"""The bucket boundaries the database semantic conventions advise for ``db.client.operation.duration``."""
 
 ObservedValues = Callable[[], Mapping[tuple[tuple[str, str], ...], float] | float]
 
@@ -65,9 +76,10 @@ class MetricsRegistry:
     ``tool_executions_total``, ``tool_execution_duration_seconds``, ``errors_total``,
     ``active_connections``, ``database_queries_total``, ``database_query_duration_seconds``,
     ``cache_operations_total``, ``mcp_server_operation_duration_seconds`` — and the ``record_*``
-    helpers that fill them. Hot paths record through their cached children:
-    ``registry.errors_total.labels(error_type, source).inc()`` costs one dictionary lookup more
-    than the SDK call.
+    helpers that fill them; and the semconv ``db.client.operation.duration``, which
+    ``track_database_operation`` records only while metrics are exported by OTLP. Hot paths record
+    through their cached children: ``registry.errors_total.labels(error_type, source).inc()`` costs
+    one dictionary lookup more than the SDK call.
     """
 
     def __init__(self, meter_name: str = "atoms_otel", *, preconfigured: bool = True) -> None:
@@ -79,6 +91,7 @@ class MetricsRegistry:
             self._create_http_metrics()
             self._create_tool_metrics()
             self._create_resource_metrics()
+            self._create_semconv_metrics()
 
     def _register(self, metric: _Metric[Any]) -> None:
         with self._lock:
@@ -226,6 +239,16 @@ class MetricsRegistry:
             "atoms_otel.internal_errors",
             lambda: {(("component", name),): n for name, n in _guard.internal_error_counts().items()},
             "Failures inside atoms_otel that were contained (the application was unaffected)",
+        )
+
+    def _create_semconv_metrics(self) -> None:
+        self.db_client_operation_duration = Histogram(
+            DB_CLIENT_OPERATION_DURATION,
+            "Duration of database client operations.",
+            unit="s",
+            labels=(DB_SYSTEM_NAME, DB_OPERATION_NAME, DB_COLLECTION_NAME, ERROR_TYPE),
+            buckets=DB_DURATION_BUCKETS,
+            registry=self,
         )
 
     def record_http_request(self, method: str, path: str, status_code: int, duration_seconds: float) -> None:

@@ -106,7 +106,7 @@ class WindowStats:
 @dataclass(frozen=True)
 class SeriesPoint:
     """HTTP traffic in one interval of a time series, which ends ``seconds_ago`` before the newest
-    reading and lasts ``interval_s``."""
+    reading and lasts ``interval_s``; its latency percentiles (``None`` without requests)."""
 
     seconds_ago: float
     interval_s: float
@@ -114,6 +114,22 @@ class SeriesPoint:
     errors: float
     request_rate: float
     error_ratio: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+
+def _interval_percentiles(before: _Sample, after: _Sample) -> dict[str, float | None]:
+    """p50/p95/p99 (ms) of the requests between two readings, from their bucket differences."""
+    if not after.bounds or before.bounds not in ((), after.bounds):
+        return {}
+    base = before.buckets or (0.0,) * len(after.buckets)
+    counts = [max(a - b, 0.0) for a, b in zip(after.buckets, base, strict=True)]
+    result: dict[str, float | None] = {}
+    for name, q in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        value = percentile(q, after.bounds, counts)
+        result[name] = None if value is None else round(value * 1000.0, 3)
+    return result
 
 
 def _sample(data: MetricsData | None, at: float) -> tuple[_Sample, dict[str, float]]:
@@ -267,6 +283,7 @@ class LiveSignals:
                     errors=errors,
                     request_rate=round(requests / interval, 6) if interval > 0 else 0.0,
                     error_ratio=round(errors / requests, 6) if requests else 0.0,
+                    **_interval_percentiles(before, after),
                 )
             )
         return points[-max_points:]

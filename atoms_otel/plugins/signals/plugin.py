@@ -3,7 +3,9 @@
 :class:`LiveSignalsPlugin` (run by every ``configure()``) owns a :class:`LiveSignals` ring of HTTP
 traffic readings and a :class:`RecentErrors` ring of the last 100 :class:`UnhandledError` events; its
 ``run()`` task takes a reading every 5 s while an app with the router serves, so the dashboard's
-time series has no holes.
+time series has no holes. With the ``explorer`` setting on (the default) and outside serverless
+mode it also runs the :class:`TraceExplorer` (recent traces and log lines), added to the
+pipeline's tracer provider and the root logger, and removed again at shutdown.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from atoms_otel.base import guard as _guard
 from atoms_otel.base.events import Event, UnhandledError
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.plugins.health.model import sanitize_message
+from atoms_otel.plugins.signals.explorer import TraceExplorer
 from atoms_otel.plugins.signals.live import MAX_RECENT_ERRORS, SAMPLE_INTERVAL_S, LiveSignals
 
 __all__ = ["LiveSignalsPlugin", "RecentErrors"]
@@ -61,17 +64,28 @@ class LiveSignalsPlugin:
     def __init__(self) -> None:
         self.live = LiveSignals()
         self.recent_errors = RecentErrors()
+        self.explorer: TraceExplorer | None = None
+        """Recent traces and log lines; ``None`` when the explorer is off."""
         self._telemetry: Telemetry | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def setup(self, telemetry: Telemetry) -> None:
         self._telemetry = telemetry
         self._unsubscribe = telemetry.events.subscribe(UnhandledError, self.recent_errors)
+        settings, pipeline = telemetry.settings, telemetry.pipeline
+        if settings.explorer and not settings.serverless and pipeline is not None:
+            explorer = TraceExplorer(slow_ms=settings.slow_request_ms, scrubber=lambda: telemetry.scrubber)
+            pipeline.tracer_provider.add_span_processor(explorer)
+            explorer.start()
+            explorer.follow_forks()
+            self.explorer = explorer
 
     def shutdown(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self.explorer is not None:
+            self.explorer.shutdown()  # the provider's shutdown calls it again: harmless
         self._telemetry = None
 
     def take_reading(self) -> None:

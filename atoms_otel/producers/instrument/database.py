@@ -6,11 +6,17 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from opentelemetry.semconv.attributes.db_attributes import (
+    DB_COLLECTION_NAME,
+    DB_OPERATION_NAME,
+    DB_SYSTEM_NAME,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import SpanKind
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.semconv import exception_type
-from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.core.telemetry import Configuration, Telemetry
 from atoms_otel.otel.logs import get_logger
 from atoms_otel.otel.metrics import NO_TABLE
 from atoms_otel.producers.instrument.values import SpanCall, fail_span
@@ -30,12 +36,15 @@ class _DatabaseProbe:
         self.queries = metrics.database_queries_total
         self.durations = metrics.database_query_duration_seconds
         self.errors = metrics.errors_total
+        self.semconv_duration = metrics.db_client_operation_duration
         self.operation = operation
         self.table = table or NO_TABLE  # the label value; the span leaves the attribute out
         self.span_name = f"{operation} {table}" if table else operation
-        self.attributes = {"db.system.name": system, "db.operation.name": operation}
+        self.attributes = {DB_SYSTEM_NAME: system, DB_OPERATION_NAME: operation}
         if table:
-            self.attributes["db.collection.name"] = table
+            self.attributes[DB_COLLECTION_NAME] = table
+        # Whether db.client.operation.duration is recorded, per configuration: one tuple, replaced whole.
+        self._semconv: tuple[Configuration | None, bool] = (None, False)
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanCall:
         span = self.telemetry.tracer.start_span(
@@ -43,14 +52,29 @@ class _DatabaseProbe:
         )
         return SpanCall(span, time.perf_counter(), None)
 
-    def _record(self, call: SpanCall, status: str) -> None:
+    def _semconv_on(self) -> bool:
+        """OTLP metrics on and ``db_client_metrics`` not opted out, for the current configuration."""
+        configuration = self.telemetry.configuration
+        seen, on = self._semconv
+        if configuration is not seen:
+            settings = self.telemetry.settings
+            pipeline = self.telemetry.pipeline
+            on = settings.db_client_metrics and pipeline is not None and "metrics" in pipeline.destinations
+            self._semconv = (configuration, on)
+        return on
+
+    def _record(self, call: SpanCall, error_type: str | None) -> None:
         duration = time.perf_counter() - call.start
+        status = "error" if error_type else "success"
         self.queries.labels(self.operation, self.table, status).inc()
         self.durations.labels(self.operation, self.table).observe(duration)
+        if self._semconv_on():
+            attributes = {**self.attributes, ERROR_TYPE: error_type} if error_type else self.attributes
+            self.semconv_duration.observe(duration, attributes)
 
     def done(self, call: SpanCall, result: Any) -> None:
         try:
-            self._record(call, "success")
+            self._record(call, None)
             call.span.end()
         except Exception as exc:
             _guard.report_internal_error("track_database_operation", exc)
@@ -58,7 +82,7 @@ class _DatabaseProbe:
     def fail(self, call: SpanCall, exc: BaseException) -> None:
         try:
             error_type = exception_type(exc)
-            self._record(call, "error")
+            self._record(call, error_type)
             self.errors.labels(error_type, "database").inc()
             _logger.error(
                 "database %s failed: %s",
@@ -81,6 +105,11 @@ def track_database_operation(
     ``database_query_duration_seconds{operation,table}`` (``table="_none"`` when no table is
     given — never an empty label value). A failure also counts in
     ``errors_total{error_type,source="database"}`` and logs one ERROR line; it is re-raised.
+
+    While metrics are exported by OTLP, each call is also recorded in the semconv histogram
+    ``db.client.operation.duration`` (seconds) with the span's ``db.*`` attributes and, on failure,
+    ``error.type`` — what OpenTelemetry-native database dashboards read. Opt out with
+    ``ATOMS_OTEL_DB_CLIENT_METRICS=false``.
 
     >>> @track_database_operation("select", "users", system="postgresql")
     ... async def get_user(user_id: str): ...

@@ -125,7 +125,8 @@ def _requests(count: int, status: int = 200, path: str = "/a", method: str = "GE
 def test_series_gives_rate_and_error_ratio_per_interval(
     capture_telemetry: CapturedTelemetry, clock: _Clock
 ) -> None:
-    """Each point is the traffic between two readings: requests/s and the share of 5xx."""
+    """Each point is the traffic between two readings: requests/s, the share of 5xx and the latency
+    percentiles of that interval's requests (all 50 ms: inside the 25-50 ms bucket)."""
     signals = LiveSignals()
     clock.now += 10
     _requests(15)
@@ -143,6 +144,9 @@ def test_series_gives_rate_and_error_ratio_per_interval(
             "errors": 5.0,
             "request_rate": 2.0,
             "error_ratio": 0.25,
+            "p50_ms": 37.5,
+            "p95_ms": 48.75,
+            "p99_ms": 49.75,
         },
         {
             "seconds_ago": 0.0,
@@ -151,8 +155,29 @@ def test_series_gives_rate_and_error_ratio_per_interval(
             "errors": 0.0,
             "request_rate": 1.0,
             "error_ratio": 0.0,
+            "p50_ms": 37.5,
+            "p95_ms": 48.75,
+            "p99_ms": 49.75,
         },
     ]
+
+
+def test_series_latency_is_per_interval(capture_telemetry: CapturedTelemetry, clock: _Clock) -> None:
+    """A slow interval shows its own percentiles, not the whole window's; an idle one has none."""
+    signals = LiveSignals()
+    clock.now += 10
+    _requests(10)
+    signals.observe(_snapshot(capture_telemetry))  # type: ignore[arg-type]
+    clock.now += 10
+    for _ in range(10):
+        atoms_otel.record_http_request("GET", "/a", 200, 2.0)
+    signals.observe(_snapshot(capture_telemetry))  # type: ignore[arg-type]
+    clock.now += 10
+    newest = signals.observe(_snapshot(capture_telemetry))  # type: ignore[arg-type]
+    fast, slow, idle = signals.series(60, newest)
+    assert fast.p99_ms is not None and fast.p99_ms <= 50
+    assert slow.p50_ms is not None and slow.p50_ms > 1000
+    assert (idle.p50_ms, idle.p95_ms, idle.p99_ms) == (None, None, None)
 
 
 def test_series_starts_at_the_window(capture_telemetry: CapturedTelemetry, clock: _Clock) -> None:
