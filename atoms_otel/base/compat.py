@@ -5,7 +5,8 @@ private name of FastAPI or the OpenTelemetry SDK, it is reached from here and no
 the versions it was tested on and what happens when a future version removes it: the feature
 degrades (documented below); the application never breaks.
 
-Tested on: fastapi 0.165, opentelemetry-api/sdk 1.45, opentelemetry-exporter-prometheus 0.66b2
+Tested on: fastapi 0.165, opentelemetry-api/sdk 1.45, opentelemetry-exporter-prometheus 0.66b2,
+mcp 2.3
 (pyproject caps these at the newest minor tested).
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "SnapshotPrometheusReader",
     "disable_fastapi_native_telemetry",
     "exporter_preferences",
+    "mcp_connection",
     "new_route_tracker",
     "reset_target_info",
     "update_resource",
@@ -190,3 +192,16 @@ class ExcludingView(View):
             return False
         matches: bool = super()._match(instrument)
         return matches
+
+
+# -- mcp 2.3: the connection behind a server middleware's request context ------------------------
+# ``ServerRequestContext.session`` (a ``ServerSession``) keeps its ``Connection`` — a public class
+# with ``session_id``, ``protocol_version`` and the per-connection ``exit_stack`` — only as
+# ``_connection``. Fallback: None, and then no ``mcp.server.session.duration``; ``mcp.session.id``
+# still comes from the HTTP header.
+
+
+def mcp_connection(ctx: Any) -> Any:
+    """The MCP ``Connection`` a request arrived on, or None."""
+    connection = getattr(getattr(ctx, "session", None), "_connection", None)
+    return connection if hasattr(connection, "exit_stack") and hasattr(connection, "state") else None

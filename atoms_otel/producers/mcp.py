@@ -3,18 +3,19 @@
 >>> mcp = MCPServer("atoms-tools")
 >>> instrument_mcp(mcp)
 
-``instrument_mcp`` appends one server middleware to ``server.middleware`` — the SDK's public,
+``instrument_mcp`` puts one server middleware in ``server.middleware`` — the SDK's public,
 outermost-first chain that wraps every inbound message — so every tool, present and future, is
-observed without touching the tools. It runs inside the SDK's own OpenTelemetry middleware, whose
-SERVER span (``tools/call {tool}``, ``mcp.method.name``, ``gen_ai.tool.name``) is current: we
-enrich that span instead of opening a second one.
+observed without touching the tools. It takes the place of the SDK's own OpenTelemetry middleware
+(the first of the chain): one SERVER span per message, ``{mcp.method.name} {target}`` as the MCP
+semantic conventions name it, with the SDK's attributes and ours, and ``error.type`` decided once
+for the span and the metrics. See :mod:`atoms_otel.producers.mcp_outcome` for its values.
 
 Per request it records ``mcp.server.operation.duration`` (seconds, the MCP semantic-convention
-buckets; Prometheus ``mcp_server_operation_duration_seconds``) with ``mcp.method.name``,
-``gen_ai.tool.name`` and ``error.type``; per tool call also ``tool_executions_total{tool,status}``
-and ``tool_execution_duration_seconds{tool,status}``, like ``@observe_tool``. A tool that raises
-(the SDK turns that into an error result) or returns an error result counts as ``status="error"``
-with ``error.type="tool_error"``; a protocol error carries the JSON-RPC error code.
+buckets; Prometheus ``mcp_server_operation_duration_seconds``); per tool call also
+``tool_executions_total{tool,status}`` and ``tool_execution_duration_seconds{tool,status}``, like
+``@observe_tool``; per session (stateful streamable HTTP, stdio) ``mcp.server.session.duration``.
+A tool that raised (the SDK turns that into an error result) leaves its exception on the span as
+an event, scrubbed on export like every exported exception.
 
 Over streamable HTTP the SDK runs handlers in its session task group, outside the HTTP request's
 context. The middleware restores the request's correlation id and log context from the HTTP
@@ -25,73 +26,85 @@ Tool arguments are never recorded unless ``record_arguments=True``, and then scr
 from __future__ import annotations
 
 import inspect
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from pydantic import ValidationError
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROMPT_NAME,
+    GEN_AI_TOOL_CALL_ARGUMENTS,
+    GEN_AI_TOOL_NAME,
+    GenAiOperationNameValues,
+)
+from opentelemetry.semconv._incubating.attributes.jsonrpc_attributes import JSONRPC_REQUEST_ID
+from opentelemetry.semconv._incubating.attributes.mcp_attributes import (
+    MCP_METHOD_NAME,
+    MCP_PROTOCOL_VERSION,
+    MCP_SESSION_ID,
+)
+from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_RESPONSE_STATUS_CODE
+from opentelemetry.semconv._incubating.metrics.mcp_metrics import MCP_SERVER_SESSION_DURATION
+from opentelemetry.semconv.attributes.client_attributes import CLIENT_ADDRESS, CLIENT_PORT
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.network_attributes import (
+    NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION,
+    NETWORK_TRANSPORT,
+)
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from atoms_otel.base import compat
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import LogContext, McpToolCall, mcp_tool_call_var
-from atoms_otel.base.semconv import attribute_value, exception_type
+from atoms_otel.base.context import LogContext, mcp_tool_call_var
+from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
 from atoms_otel.producers.http.state import STATE_KEY
 from atoms_otel.producers.instrument.tools import ToolCallRecorder
+from atoms_otel.producers.mcp_outcome import (
+    MAX_NAME,
+    MCP_METHODS,
+    OTHER,
+    Outcome,
+    ServedCall,
+    ToolLabels,
+    ToolLister,
+    capture_tool_errors,
+    client_context,
+    exception_outcome,
+    result_outcome,
+    transport_attributes,
+)
 
 __all__ = ["MCP_METHODS", "OTHER", "McpTelemetryMiddleware", "instrument_mcp"]
 
 _INSTALL_HINT: Final = "instrument_mcp() needs the MCP SDK: pip install 'atoms-otel[mcp]'"
 _SESSION_HEADER: Final = "mcp-session-id"
+_TOOLS_CALL: Final = "tools/call"
+_EXECUTE_TOOL: Final = GenAiOperationNameValues.EXECUTE_TOOL.value
+_SESSION_STATE: Final = "atoms_otel.session"  # marks a connection whose session is timed
+_SESSION_BUCKETS: Final = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
+_MAX_LABEL_SETS: Final = 512  # cached metric attribute sets; past that, built per call
+_HTTP_LINK: Final = {"atoms_otel.link": "http.request"}
 _logger = get_logger("atoms_otel.mcp")
 
-OTHER: Final = "_OTHER"
-"""The label value of a tool the server does not have, or of a method the MCP spec does not define."""
-MCP_METHODS: Final = frozenset(
-    {
-        "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
-        "resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
-        "completion/complete", "logging/setLevel", "sampling/createMessage", "elicitation/create",
-        "roots/list", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel",
-        "notifications/initialized", "notifications/cancelled", "notifications/progress",
-        "notifications/message", "notifications/resources/updated", "notifications/resources/list_changed",
-        "notifications/tools/list_changed", "notifications/prompts/list_changed",
-        "notifications/roots/list_changed", "notifications/elicitation/complete",
-        "notifications/tasks/status",
-    }
-)  # fmt: skip
-"""The methods the MCP specification defines (2025-11-25 and 2026-07-28): the only method labels."""
-_MAX_TOOL_NAME: Final = 128  # the MCP spec's limit on a tool name; longer is never a label
-_UNLISTED_LIMIT: Final = 100  # a server that cannot list its tools: first names seen, then _OTHER
-ToolLister = Callable[[], Awaitable[Iterable[Any]]]
 
+class _Call:
+    """One MCP message being served."""
 
-class _ToolLabels:
-    """Which tool names may be labels: those the server has registered (its public ``list_tools()``,
-    re-read when an unknown name arrives, so tools added later are labelled too)."""
+    __slots__ = ("method", "served", "span", "start", "tool", "transport", "version")
 
-    def __init__(self, lister: ToolLister | None) -> None:
-        self._lister = lister
-        self._known: frozenset[str] = frozenset()
-
-    async def label(self, name: str | None) -> tuple[str, bool]:
-        """The label for ``name`` and whether the server has such a tool."""
-        if name is None or len(name) > _MAX_TOOL_NAME:
-            return OTHER, name is not None and self._lister is None
-        if name in self._known:
-            return name, True
-        if self._lister is None:  # no registry to ask: bounded, not validated
-            if len(self._known) >= _UNLISTED_LIMIT:
-                return OTHER, True
-            self._known = self._known | {name}
-            return name, True
-        try:
-            self._known = frozenset(str(getattr(tool, "name", "")) for tool in await self._lister())
-        except Exception as exc:
-            _guard.report_internal_error("mcp list_tools", exc)
-        return (name, True) if name in self._known else (OTHER, False)
+    def __init__(self, method: str, tool: str | None, span: trace.Span, transport: Any, version: Any) -> None:
+        self.method = method
+        self.tool = tool
+        self.span = span
+        self.transport: tuple[tuple[str, str], ...] = transport
+        self.version = version if isinstance(version, str) else None
+        self.served: ServedCall | None = None
+        self.start = time.perf_counter()
 
 
 class McpTelemetryMiddleware:
@@ -106,156 +119,224 @@ class McpTelemetryMiddleware:
         self.record_arguments = record_arguments
         self._tools = ToolCallRecorder(telemetry.metrics)
         self._operations = telemetry.metrics.mcp_server_operation_duration
-        self._labels = _ToolLabels(list_tools)
+        self._sessions = telemetry.metrics.histogram(
+            MCP_SERVER_SESSION_DURATION,
+            "MCP session duration in seconds as the server sees it, from initialize to close",
+            unit="s",
+            labels=(MCP_PROTOCOL_VERSION, NETWORK_TRANSPORT, NETWORK_PROTOCOL_NAME, NETWORK_PROTOCOL_VERSION),
+            buckets=_SESSION_BUCKETS,
+        )
+        self._labels = ToolLabels(list_tools)
+        self._label_sets: dict[tuple[Any, ...], dict[str, str]] = {}
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            call, log_context, context = await self._start(ctx)
+        except Exception as exc:  # never keep the message from its handler
+            _guard.report_internal_error("mcp middleware", exc)
+            return await call_next(ctx)
+        token = otel_context.attach(context)
+        served = mcp_tool_call_var.set(call.served)
+        try:
+            with log_context:
+                try:
+                    result = await call_next(ctx)
+                except BaseException as exc:
+                    self._finish(call, exception_outcome(exc))
+                    raise
+                outcome = (
+                    result_outcome(result, call.tool, call.served) if call.method == _TOOLS_CALL else None
+                )
+                self._finish(call, outcome)
+                return result
+        finally:
+            mcp_tool_call_var.reset(served)
+            otel_context.detach(token)
+
+    async def _start(self, ctx: Any) -> tuple[_Call, LogContext, otel_context.Context]:
         raw_method = str(ctx.method)
         method = raw_method if raw_method in MCP_METHODS else OTHER
-        raw_tool = _tool_name(ctx) if method == "tools/call" else None
-        tool, registered = await self._labels.label(raw_tool) if method == "tools/call" else (None, True)
+        params = ctx.params
+        target = params.get("name") if isinstance(params, Mapping) and method != OTHER else None
+        target = target if isinstance(target, str) else None
+        if method != _TOOLS_CALL:
+            tool, registered = None, True
+        elif self._labels.known(target):
+            tool, registered = target, True
+        else:
+            tool, registered = await self._labels.label(target)
         request = getattr(ctx, "request", None)
-        state = _http_state(request)
-        # The SDK may run this in a task that inherited another request's context: restate ours.
+        scope = getattr(request, "scope", None) if request is not None else None
+        state = scope.get(STATE_KEY) if isinstance(scope, Mapping) else None
+        connection = compat.mcp_connection(ctx)
+        session_id = getattr(connection, "session_id", None) or _header_session(request)
+        transport = transport_attributes(scope) if scope is not None else ()
+        if method == "initialize" and connection is not None:
+            self._track_session(connection, transport, stateful=request is None or session_id is not None)
         log_context = LogContext(
             correlation_id=getattr(state, "correlation_id", None) or None,
-            session_id=_session_id(request),
-            request_path=_request_path(request),
-            mcp_method=raw_method[:_MAX_TOOL_NAME],
-            **({"tool": raw_tool[:_MAX_TOOL_NAME]} if raw_tool is not None else {}),
+            session_id=session_id,
+            request_path=scope.get("path") if isinstance(scope, Mapping) else None,
+            mcp_method=raw_method[:MAX_NAME],
+            **({"tool": target[:MAX_NAME]} if tool is not None and target is not None else {}),
         )
-        self._enrich_span(ctx, state, request, raw_tool)
-        # An @observe_tool of the same name inside this call records only its span (docs/mcp.md).
-        served = mcp_tool_call_var.set(McpToolCall(raw_tool) if raw_tool is not None and registered else None)
-        start = time.perf_counter()
-        with log_context:
-            try:
-                result = await call_next(ctx)
-            except BaseException as exc:
-                self._record(method, tool, start, _error_type(exc), exc)
-                raise
-            finally:
-                mcp_tool_call_var.reset(served)
-            self._record(method, tool, start, _result_error(method, result, raw_tool, registered), None)
-            return result
+        parent = client_context(getattr(ctx, "meta", None))
+        span = self._span(  # last: nothing after it may fail and leave the span open
+            ctx, parent, (raw_method, method, target, tool), (scope, state, session_id, transport)
+        )
+        call = _Call(method, tool, span, transport, getattr(ctx, "protocol_version", None))
+        if tool is not None and target is not None and registered:
+            call.served = ServedCall(target)
+        return call, log_context, trace.set_span_in_context(span, parent)
 
-    def _enrich_span(self, ctx: Any, state: Any, request: Any, tool: str | None) -> None:
+    def _span(
+        self,
+        ctx: Any,
+        parent: otel_context.Context | None,
+        names: tuple[str, str, str | None, str | None],
+        http: tuple[Any, Any, str | None, tuple[tuple[str, str], ...]],
+    ) -> trace.Span:
+        raw_method, method, target, tool = names
+        scope, state, session_id, transport = http
+        named = target is not None and len(target) <= MAX_NAME and (tool is None or tool != OTHER)
+        attributes: dict[str, Any] = {MCP_METHOD_NAME: raw_method[:MAX_NAME]}
+        version, request_id = getattr(ctx, "protocol_version", None), getattr(ctx, "request_id", None)
+        if isinstance(version, str):
+            attributes[MCP_PROTOCOL_VERSION] = version
+        if request_id is not None:
+            attributes[JSONRPC_REQUEST_ID] = str(request_id)
+        if method == _TOOLS_CALL:
+            attributes[GEN_AI_OPERATION_NAME] = _EXECUTE_TOOL
+            if target is not None:
+                attributes[GEN_AI_TOOL_NAME] = target[:MAX_NAME]
+        elif method == "prompts/get" and target is not None:
+            attributes[GEN_AI_PROMPT_NAME] = target[:MAX_NAME]
+        if session_id:
+            attributes[MCP_SESSION_ID] = session_id
+        attributes.update(transport)
+        links = None
+        if scope is not None:
+            links = self._http_facts(scope, state, attributes)
+        name = f"{method} {target}" if named else method
+        span = self.telemetry.tracer.start_span(
+            name, parent, kind=SpanKind.SERVER, attributes=attributes, links=links
+        )
+        if self.record_arguments and tool is not None and span.is_recording():
+            self._record_arguments(span, ctx.params)
+        return span
+
+    @staticmethod
+    def _http_facts(scope: Any, state: Any, attributes: dict[str, Any]) -> list[Link] | None:
+        client = scope.get("client")
+        if isinstance(client, tuple | list) and len(client) == 2 and client[0]:
+            attributes[CLIENT_ADDRESS] = str(client[0])
+            if isinstance(client[1], int):
+                attributes[CLIENT_PORT] = client[1]
+        correlation_id = getattr(state, "correlation_id", None)
+        if correlation_id:
+            attributes["correlation.id"] = correlation_id
+        http_span = getattr(state, "span", None)
+        if http_span is None:
+            return None
+        http_context = http_span.get_span_context()
+        return [Link(http_context, _HTTP_LINK)] if http_context.is_valid else None
+
+    def _record_arguments(self, span: trace.Span, params: Any) -> None:
         try:
-            span = trace.get_current_span()
-            if not span.is_recording():
-                return
-            session = _session_id(request)
-            if session:
-                span.set_attribute("mcp.session.id", session)
-            correlation_id = getattr(state, "correlation_id", None)
-            if correlation_id:
-                span.set_attribute("correlation.id", correlation_id)
-            http_span = getattr(state, "span", None)
-            if http_span is not None:
-                http_context = http_span.get_span_context()
-                if http_context.is_valid and http_context.trace_id != span.get_span_context().trace_id:
-                    span.add_link(http_context, {"atoms_otel.link": "http.request"})
-            if self.record_arguments and tool is not None:
-                arguments = (ctx.params or {}).get("arguments")
-                if isinstance(arguments, Mapping):
-                    scrubber = self.telemetry.scrubber
-                    shown = scrubber.scrub_mapping(arguments) if scrubber is not None else arguments
-                    span.set_attribute("gen_ai.tool.call.arguments", attribute_value(dict(shown)))
+            arguments = params.get("arguments") if isinstance(params, Mapping) else None
+            if isinstance(arguments, Mapping):
+                scrubber = self.telemetry.scrubber
+                shown = scrubber.scrub_mapping(arguments) if scrubber is not None else arguments
+                span.set_attribute(GEN_AI_TOOL_CALL_ARGUMENTS, attribute_value(dict(shown)))
         except Exception as exc:
-            _guard.report_internal_error("mcp span enrichment", exc)
+            _guard.report_internal_error("mcp span arguments", exc)
 
-    def _record(
-        self, method: str, tool: str | None, start: float, error: str | None, exc: BaseException | None
-    ) -> None:
+    def _finish(self, call: _Call, outcome: Outcome | None) -> None:
         try:
-            duration = time.perf_counter() - start
-            attributes: dict[str, str] = {"mcp.method.name": method}
-            if tool is not None:
-                attributes["gen_ai.tool.name"] = tool
-            if error is not None:
-                attributes["error.type"] = error
-            self._operations.observe(duration, attributes)
-            if tool is None:
+            duration = time.perf_counter() - call.start
+            error = outcome.error_type if outcome is not None else None
+            code = outcome.code if outcome is not None else None
+            span = call.span
+            if outcome is not None and span.is_recording():
+                self._fail_span(span, outcome)
+            self._operations.observe(duration, self._metric_labels(call, error, code))
+            span.end()
+            if call.tool is None:
                 return
-            self._tools.record(tool, duration, error, "mcp")
-            if error is not None:
+            self._tools.record(call.tool, duration, error, "mcp")
+            if outcome is not None:
                 _logger.warning(
                     "MCP tool %s failed: %s",
-                    tool,
+                    call.tool,
                     error,
-                    extra_fields={"tool": tool, "error_type": error, "duration_ms": round(duration * 1e3, 3)},
-                    exc_info=exc,
+                    extra_fields={
+                        "tool": call.tool,
+                        "error_type": error,
+                        "duration_ms": round(duration * 1e3, 3),
+                    },
+                    exc_info=outcome.exception,
                 )
         except Exception as internal:
             _guard.report_internal_error("mcp metrics", internal)
 
+    def _fail_span(self, span: trace.Span, outcome: Outcome) -> None:
+        span.set_attribute(ERROR_TYPE, outcome.error_type)
+        if outcome.code is not None:
+            span.set_attribute(RPC_RESPONSE_STATUS_CODE, outcome.code)
+        if outcome.exception is not None:
+            span.record_exception(outcome.exception)  # scrubbed on export, with the stack trace
+        scrubber = self.telemetry.scrubber
+        description = (
+            scrubber.scrub_text(outcome.description) if scrubber is not None else outcome.description
+        )
+        span.set_status(Status(StatusCode.ERROR, description))
 
-def _tool_name(ctx: Any) -> str | None:
-    params = ctx.params
-    name = params.get("name") if isinstance(params, Mapping) else None
-    return name if isinstance(name, str) else None
+    def _metric_labels(self, call: _Call, error: str | None, code: str | None) -> dict[str, str]:
+        key = (call.method, call.tool, error, code, call.version, call.transport)
+        labels = self._label_sets.get(key)
+        if labels is not None:
+            return labels
+        labels = {MCP_METHOD_NAME: call.method}
+        if call.tool is not None:
+            labels[GEN_AI_TOOL_NAME] = call.tool
+            labels[GEN_AI_OPERATION_NAME] = _EXECUTE_TOOL
+        if error is not None:
+            labels[ERROR_TYPE] = error
+        if code is not None:
+            labels[RPC_RESPONSE_STATUS_CODE] = code
+        if call.version is not None:
+            labels[MCP_PROTOCOL_VERSION] = call.version
+        labels.update(call.transport)
+        if len(self._label_sets) < _MAX_LABEL_SETS:
+            self._label_sets[key] = labels
+        return labels
+
+    def _track_session(
+        self, connection: Any, transport: tuple[tuple[str, str], ...], *, stateful: bool
+    ) -> None:
+        """Time the session ``initialize`` opens, until its connection closes (stateless HTTP has
+        no session: each request is its own connection)."""
+        state = connection.state
+        if not stateful or not isinstance(state, dict) or _SESSION_STATE in state:
+            return
+        state[_SESSION_STATE] = True
+        connection.exit_stack.callback(self._end_session, connection, transport, time.perf_counter())
+
+    def _end_session(self, connection: Any, transport: tuple[tuple[str, str], ...], start: float) -> None:
+        try:
+            labels = dict(transport)
+            version = getattr(connection, "protocol_version", None)
+            if isinstance(version, str):
+                labels[MCP_PROTOCOL_VERSION] = version
+            self._sessions.observe(time.perf_counter() - start, labels)
+        except Exception as exc:
+            _guard.report_internal_error("mcp session duration", exc)
 
 
-def _http_state(request: Any) -> Any:
-    """Our middleware's per-request state, from the HTTP request the SDK received the message on."""
-    scope = getattr(request, "scope", None)
-    return scope.get(STATE_KEY) if isinstance(scope, Mapping) else None
-
-
-def _request_path(request: Any) -> str | None:
-    scope = getattr(request, "scope", None)
-    path = scope.get("path") if isinstance(scope, Mapping) else None
-    return path if isinstance(path, str) else None
-
-
-def _session_id(request: Any) -> str | None:
-    headers = getattr(request, "headers", None)
+def _header_session(request: Any) -> str | None:
+    headers = getattr(request, "headers", None) if request is not None else None
     value = headers.get(_SESSION_HEADER) if headers is not None else None
     return value if isinstance(value, str) and value else None
-
-
-_INVALID_PARAMS: Final = "-32602"  # JSON-RPC "Invalid params"
-
-
-def _error_type(exc: BaseException) -> str:
-    """A protocol error is named by its JSON-RPC code, as the SDK's span names it; others by class."""
-    error = getattr(exc, "error", None)
-    code = getattr(error, "code", None)
-    if isinstance(code, int):
-        return str(code)
-    if isinstance(exc, ValidationError):  # malformed params: the SDK answers Invalid params
-        return _INVALID_PARAMS
-    return exception_type(exc)
-
-
-def _result_error(method: str, result: Any, tool: str | None, registered: bool) -> str | None:
-    """For an error result of a tool call: ``unknown_tool`` (no such tool on the server),
-    ``invalid_arguments`` (the SDK rejected the arguments before the tool ran), else ``tool_error``
-    (the tool ran and failed, or returned an error result)."""
-    if method != "tools/call":
-        return None
-    failed = getattr(result, "is_error", False) is True or (
-        isinstance(result, Mapping) and result.get("isError") is True
-    )
-    if not failed:
-        return None
-    if not registered:
-        return "unknown_tool"
-    if tool is not None and _rejected_arguments(result, tool):
-        return "invalid_arguments"
-    return "tool_error"
-
-
-# mcp 2.3's Tool.run documents its message: "Error executing tool <name>: <the ValidationError>";
-# pydantic's ValidationError text starts "<n> validation error(s) for <model>".
-_VALIDATION: Final = re.compile(r"\d+ validation errors? for ")
-
-
-def _rejected_arguments(result: Any, tool: str) -> bool:
-    content = result.get("content") if isinstance(result, Mapping) else getattr(result, "content", None)
-    first = content[0] if isinstance(content, list) and content else None
-    text = first.get("text") if isinstance(first, Mapping) else getattr(first, "text", None)
-    prefix = f"Error executing tool {tool}: "
-    return isinstance(text, str) and text.startswith(prefix) and bool(_VALIDATION.match(text, len(prefix)))
 
 
 def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool = False) -> Any:
@@ -266,9 +347,10 @@ def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool 
     the MCP spec (:data:`MCP_METHODS`); anything else is ``_OTHER``. A server without
     ``list_tools()`` labels the first 100 tool names of at most 128 characters, then ``_OTHER``.
 
-    Idempotent: a second call does not add a second middleware. ``record_arguments=True`` puts
-    each tool call's arguments on the span as ``gen_ai.tool.call.arguments``, scrubbed of
-    secret-looking keys. Returns ``server``.
+    Our middleware replaces the SDK's OpenTelemetry middleware (one span per message, not two);
+    without it, ours goes first. Idempotent: a second call changes nothing.
+    ``record_arguments=True`` puts each tool call's arguments on the span as
+    ``gen_ai.tool.call.arguments``, scrubbed of secret-looking keys. Returns ``server``.
     """
     try:
         import mcp  # noqa: F401 - only to fail early with the install hint
@@ -280,13 +362,26 @@ def instrument_mcp(server: Any, *, telemetry: Telemetry, record_arguments: bool 
             "instrument_mcp() expects an mcp.server.mcpserver.MCPServer (mcp>=2.3), "
             f"got {type(server).__name__}"
         )
-    if not any(getattr(m, "atoms_otel", False) for m in chain):
-        lister = getattr(server, "list_tools", None)  # MCPServer's public registry of its tools
-        chain.append(
-            McpTelemetryMiddleware(
-                telemetry=telemetry,
-                record_arguments=record_arguments,
-                list_tools=lister if inspect.iscoroutinefunction(lister) else None,
-            )
-        )
+    if any(getattr(m, "atoms_otel", False) for m in chain):
+        return server
+    lister = getattr(server, "list_tools", None)  # MCPServer's public registry of its tools
+    ours = McpTelemetryMiddleware(
+        telemetry=telemetry,
+        record_arguments=record_arguments,
+        list_tools=lister if inspect.iscoroutinefunction(lister) else None,
+    )
+    sdk = next((i for i, m in enumerate(chain) if _is_sdk_otel(m)), None)
+    if sdk is None:
+        chain.insert(0, ours)
+    else:
+        chain[sdk] = ours
+    call_tool = getattr(server, "call_tool", None)
+    if inspect.iscoroutinefunction(call_tool) and not getattr(call_tool, "atoms_otel", False):
+        server.call_tool = capture_tool_errors(call_tool)
     return server
+
+
+def _is_sdk_otel(middleware: Any) -> bool:
+    """The SDK's own span middleware (mcp 2.3: ``mcp.server._otel.OpenTelemetryMiddleware``)."""
+    cls = type(middleware)
+    return cls.__name__ == "OpenTelemetryMiddleware" and cls.__module__.startswith("mcp.")

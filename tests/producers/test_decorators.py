@@ -96,6 +96,24 @@ def test_observe_tool_reraises_the_same_exception(capture_telemetry: CapturedTel
     assert [e.name for e in span.events] == ["exception"]
 
 
+def test_a_failed_tool_span_has_a_scrubbed_status_description(capture_telemetry: CapturedTelemetry) -> None:
+    """The ERROR status says `<error.type>: <message>`, credentials redacted (export does not
+    scrub the status); the exception event is scrubbed on export."""
+    secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+
+    @observe_tool("charge")
+    def charge() -> None:
+        raise ToolFailed(f"card refused, api_key={secret}")
+
+    with pytest.raises(ToolFailed):
+        charge()
+    span = capture_telemetry.span("execute_tool charge")
+    assert span.status.description.startswith(f"{__name__}.ToolFailed: card refused, api_key=")
+    assert secret not in span.status.description
+    [event] = span.events
+    assert secret not in str(dict(event.attributes or {}))
+
+
 def test_observe_tool_failure_is_counted_and_logged_once(capture_telemetry: CapturedTelemetry) -> None:
     """errors_total{source="tool"} and one ERROR line with the structured exception."""
 
@@ -326,11 +344,12 @@ def test_a_failing_probe_never_breaks_the_tool(
     """If recording fails the tool's result still arrives and the failure is counted."""
     from atoms_otel.producers.instrument.tools import ToolCallRecorder
 
-    def broken(*args: Any) -> None:
-        raise RuntimeError("telemetry bug")
+    class Broken:  # the tool's bound metric children: every use raises
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("telemetry bug")
 
     _guard.raise_internal_errors = False
-    monkeypatch.setattr(ToolCallRecorder, "record", broken)
+    monkeypatch.setattr(ToolCallRecorder, "bound", lambda self, tool: Broken())
 
     @observe_tool("sturdy")
     def sturdy() -> str:

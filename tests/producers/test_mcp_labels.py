@@ -130,6 +130,13 @@ def test_an_observe_tool_served_over_mcp_is_counted_once(capture_telemetry: Capt
     assert len([f for f in failures if f["level"] == "ERROR"]) <= 1 and len(failures) <= 2, failures
     spans = [s.name for s in capture_telemetry.spans if s.name.startswith("execute_tool")]
     assert sorted(spans) == ["execute_tool divide", "execute_tool divide", "execute_tool helper_total"]
+    failed = [s for s in capture_telemetry.spans if s.name.endswith(" divide") and s.events]
+    # the decorator's span and the MCP span (its parent) both carry the tool's exception
+    assert sorted(s.name for s in failed) == ["execute_tool divide", "tools/call divide"]
+    assert {s.events[0].attributes["exception.type"] for s in failed} == {"ZeroDivisionError"}
+    assert {s.attributes["error.type"] for s in failed} == {"ZeroDivisionError", "tool_error"}
+    execute, served = sorted(failed, key=lambda s: s.name)
+    assert execute.parent is not None and execute.parent.span_id == served.context.span_id
 
 
 def test_methods_outside_the_mcp_spec_are_labelled_other(capture_telemetry: CapturedTelemetry) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import FrameType
 from typing import IO, Any, Final
@@ -26,7 +27,7 @@ from atoms_otel.base.context import extra_var
 from atoms_otel.otel.logs.bridge import OTelLogHandler
 from atoms_otel.otel.logs.format import StructuredFormatter
 
-__all__ = ["JsonLineHandler", "OncePerMessage", "direct_targets", "write_direct"]
+__all__ = ["JsonLineHandler", "LineTap", "OncePerMessage", "direct_targets", "write_direct"]
 
 
 class OncePerMessage(logging.Filter):
@@ -63,11 +64,32 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.flush()
 
 
-Target = JsonLineHandler | OTelLogHandler
+class LineTap(logging.Handler, ABC):
+    """A handler that also takes a direct-path line from its parts, so that listening does not
+    force every line back onto the record path (the live view's log ring is one). Without filters
+    it is counted as one of ours by :func:`direct_targets`; ``fields`` already holds the
+    ``LogContext`` extras with the call's fields over them, as ``record_extras`` would give."""
+
+    @abstractmethod
+    def take(
+        self,
+        created: float,
+        level: int,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any] | None,
+    ) -> None:
+        """Keep one line (never raise: called on the caller's thread)."""
+
+
+Target = JsonLineHandler | OTelLogHandler | LineTap
 
 
 def _ours(handler: logging.Handler) -> bool:
     if type(handler) is OTelLogHandler:
+        return not handler.filters
+    if isinstance(handler, LineTap):
         return not handler.filters
     return (
         type(handler) is JsonLineHandler
@@ -142,6 +164,8 @@ def write_direct(
             if isinstance(handler, OTelLogHandler):  # exactly one of ours: direct_targets checked
                 where = caller(sys._getframe(1), stacklevel + 1)
                 handler.emit_fields(name, level, created, _message(msg, args), fields, where)
+            elif isinstance(handler, LineTap):
+                handler.take(created, level, levelname, name, _message(msg, args), fields)
             else:
                 handler.write_line(_line(handler, created, levelname, name, msg, args, fields))
         except RecursionError:  # as Handler.emit

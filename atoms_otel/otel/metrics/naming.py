@@ -12,12 +12,31 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_OPERATION_NAME
+from opentelemetry.semconv._incubating.attributes.mcp_attributes import MCP_PROTOCOL_VERSION
+from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.attributes.network_attributes import (
+    NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION,
+    NETWORK_TRANSPORT,
+)
+
 Labels = Mapping[str, str | int | float | bool]
 
 # OpenTelemetry HTTP semantic-convention buckets, in seconds.
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 # The MCP semantic conventions' advice for mcp.*.operation.duration, in seconds.
 MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+MCP_OPERATION_LABELS: Final = (
+    GEN_AI_OPERATION_NAME,
+    MCP_PROTOCOL_VERSION,
+    NETWORK_TRANSPORT,
+    NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION,
+    RPC_RESPONSE_STATUS_CODE,
+)
+"""The MCP semantic-convention attributes of ``mcp.server.operation.duration`` besides
+``mcp.method.name``, ``gen_ai.tool.name`` and ``error.type`` (each set only where it applies)."""
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 _PROM_UNSAFE = re.compile(r"[^a-zA-Z0-9:]+")

@@ -22,7 +22,7 @@ from atoms_otel.base import guard as _guard
 from atoms_otel.otel import proxy as _proxy
 from atoms_otel.otel.metrics.instruments import Counter, Gauge, Histogram
 from atoms_otel.otel.metrics.metric import _Metric, use_default_registry
-from atoms_otel.otel.metrics.naming import MCP_DURATION_BUCKETS
+from atoms_otel.otel.metrics.naming import MCP_DURATION_BUCKETS, MCP_OPERATION_LABELS
 
 __all__ = [
     "DB_DURATION_BUCKETS",
@@ -188,6 +188,7 @@ class MetricsRegistry:
             "Tool executions by tool and status (success or error)",
             labels=("tool", "status"),
             registry=self,
+            observed=True,  # counted on every tool call: kept in-process, read at collection
         )
         self.tool_execution_duration_seconds = Histogram(
             "tool.execution.duration",
@@ -201,7 +202,7 @@ class MetricsRegistry:
             "mcp.server.operation.duration",
             "MCP request duration in seconds as the server sees it, by MCP method, tool and error type",
             unit="s",
-            labels=("mcp.method.name", "gen_ai.tool.name", "error.type"),
+            labels=("mcp.method.name", "gen_ai.tool.name", "error.type", *MCP_OPERATION_LABELS),
             buckets=MCP_DURATION_BUCKETS,
             registry=self,
         )

@@ -24,6 +24,7 @@ from opentelemetry import trace as trace_api
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES
 from atoms_otel.base.scrubbing import Scrubber, encodable
+from atoms_otel.otel.logs.direct import LineTap
 from atoms_otel.otel.logs.format import record_extras, structured_exception
 
 __all__ = ["ExplorerLogHandler", "LogLine", "LogRing", "bounded", "scrubbed_fields", "scrubbed_message"]
@@ -150,8 +151,21 @@ class LogRing:
 _new_line = tuple.__new__  # a LogLine without the named tuple's Python-level __new__
 
 
-class ExplorerLogHandler(logging.Handler):
-    """Appends each record to a :class:`LogRing` (see the module docs)."""
+def _fields_of(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A direct-path line's fields as :func:`_fields` keeps a record's."""
+    if not fields:
+        return None
+    kept = dict(fields)
+    for key, value in kept.items():
+        kind = type(value)
+        if (kind is str and len(value) > MAX_FIELD_CHARS) or (kind is not str and kind not in _PLAIN_TYPES):
+            kept[key] = bounded(value)
+    return kept
+
+
+class ExplorerLogHandler(LineTap):
+    """Appends each record — or each direct-path line, with no record built — to a :class:`LogRing`
+    (see the module docs)."""
 
     def __init__(self, ring: LogRing) -> None:
         super().__init__(logging.NOTSET)
@@ -191,3 +205,24 @@ class ExplorerLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
+
+    def take(
+        self,
+        created: float,
+        level: int,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any] | None,
+    ) -> None:
+        try:
+            context = trace_api.get_current_span().get_span_context()
+            if len(message) > MAX_MESSAGE_CHARS:
+                message = message[:MAX_MESSAGE_CHARS] + "…"
+            ring = self.ring
+            context_values = (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get())
+            line = (ring.next_seq(), created, level, levelname, name, message, context.trace_id,
+                    context.span_id, context_values, _fields_of(fields), None)  # fmt: skip
+            ring.lines.append(_new_line(LogLine, line))
+        except Exception as exc:
+            _guard.report_internal_error("explorer log handler", exc)

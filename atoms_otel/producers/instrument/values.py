@@ -10,15 +10,17 @@ from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
-from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.base.scrubbing import Scrubber, active_scrubber
 
-__all__ = ["Arguments", "SpanCall", "bounded", "duration_ms", "fail_span", "scrubbed"]
+__all__ = ["Arguments", "SpanCall", "bounded", "duration_ms", "fail_span", "scrubbed", "status_description"]
 
 _MAX_TEXT: Final = 1024
 _MAX_ITEMS: Final = 50
 _MAX_DEPTH: Final = 4
+_MAX_DESCRIPTION: Final = 256
 
 
 def bounded(value: Any, depth: int = 0) -> Any:
@@ -83,9 +85,22 @@ class SpanCall:
 
 
 def fail_span(span: trace.Span, exc: BaseException, error_type: str) -> None:
-    """Record the exception on the span, mark it failed and end it."""
+    """Record the exception on the span (an event, scrubbed on export), set ``error.type`` and the
+    ERROR status — described as ``<error.type>: <message>``, scrubbed here since export does not
+    touch the status — and end it."""
     if span.is_recording():
         span.record_exception(exc)
-        span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR, error_type))
+        span.set_attribute(ERROR_TYPE, error_type)
+        span.set_status(Status(StatusCode.ERROR, status_description(error_type, exc)))
     span.end()
+
+
+def status_description(error_type: str, exc: BaseException) -> str:
+    """``<error.type>: <message>`` (the SDK's own form), secrets redacted, at most 256 characters."""
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not cost the span its status
+        message = ""
+    text = f"{error_type}: {message}" if message else error_type
+    scrubber = active_scrubber()
+    return (scrubber.scrub_text(text) if scrubber is not None else text)[:_MAX_DESCRIPTION]

@@ -4,6 +4,7 @@ trace, scrubbing as exported, its bounds on the request path, and when it is off
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import weakref
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+import atoms_otel
+from atoms_otel import LogContext, get_logger
 from atoms_otel.base.scrubbing import Scrubber
+from atoms_otel.otel.logs.direct import JsonLineHandler, LineTap, direct_targets
 from atoms_otel.plugins.signals.explorer import TraceExplorer
 from atoms_otel.plugins.signals.plugin import LiveSignalsPlugin
 from atoms_otel.plugins.signals.traces import ExplorerLimits
@@ -155,3 +159,35 @@ def test_the_explorer_is_off_by_setting_and_in_serverless_mode(
     plugin = telemetry.plugin(LiveSignalsPlugin)
     assert plugin is not None and plugin.explorer is None
     assert not [h for h in logging.getLogger().handlers if h.get_name() == "atoms_otel.explorer"]
+
+
+def test_the_explorer_takes_direct_path_lines_without_forcing_the_record_path() -> None:
+    """The explorer's handler is a LineTap: with it listening, an AtomLogger line is still written
+    without a LogRecord, and the ring gets the same line (message, fields, context, trace)."""
+    stream = io.StringIO()
+    telemetry = atoms_otel.configure(
+        service_name="tap", advanced=atoms_otel.AdvancedOptions(log_stream=stream)
+    )
+    root = logging.getLogger()
+    others = [h for h in root.handlers if not isinstance(h, JsonLineHandler | LineTap)]
+    for handler in others:  # pytest's capture handlers: someone else's, which rightly force records
+        root.removeHandler(handler)
+    try:
+        plugin = telemetry.plugin(LiveSignalsPlugin)
+        assert plugin is not None and plugin.explorer is not None
+        targets = direct_targets(logging.getLogger("tap.test"), logging.INFO)
+        assert targets is not None and plugin.explorer.log_handler in targets
+        with atoms_otel.span("tapped") as span, LogContext(correlation_id="corr-tap"):
+            get_logger("tap.test").info(
+                "through the tap %s", "ok", extra_fields={"items": 3, "obj": object()}
+            )
+        line = next(line for line in plugin.explorer.log_lines() if line.logger == "tap.test")
+        assert line.message == "through the tap ok" and line.level == "INFO"
+        assert line.fields is not None and line.fields["items"] == 3 and isinstance(line.fields["obj"], str)
+        assert line.correlation_id == "corr-tap"
+        assert line.trace_id == span.get_span_context().trace_id
+        assert '"message":"through the tap ok"' in stream.getvalue().replace(": ", ":")
+    finally:
+        for handler in others:
+            root.addHandler(handler)
+        atoms_otel.shutdown()
