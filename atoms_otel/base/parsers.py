@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -267,3 +268,19 @@ def unsupported(reason: str) -> Callable[[Any], None]:
             raise Invalid(reason)
 
     return parse
+
+
+def patterns(value: Any) -> tuple[str, ...]:
+    """Comma-separated regular expressions (``OTEL_PYTHON_EXCLUDED_URLS``, the captured-header
+    lists), split as ``opentelemetry-util-http`` splits them; each must compile."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        found = tuple(p for p in (str(item).strip() for item in items) if p)
+    except TypeError:
+        raise Invalid("expected comma-separated regular expressions") from None
+    for pattern in found:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise Invalid(f"{pattern!r} is not a regular expression: {exc}") from None
+    return found

@@ -155,6 +155,24 @@ class Settings:
         "ATOMS_OTEL_EXCLUDED_URLS", parse=p.paths, default=DEFAULT_EXCLUDED,
         doc="paths without spans (still counted); a trailing ``*`` makes a prefix",
     )  # fmt: skip
+    otel_excluded_urls: tuple[str, ...] = setting(
+        "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "OTEL_PYTHON_EXCLUDED_URLS", parse=p.patterns, default=(),
+        argument=False, doc="also no span: regexes searched in ``scheme://host/path``")  # fmt: skip
+    capture_request_headers: tuple[str, ...] = setting(
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", parse=p.patterns, default=(),
+        argument=False, doc="request headers as ``http.request.header.<name>`` (regexes)")  # fmt: skip
+    capture_response_headers: tuple[str, ...] = setting(
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", parse=p.patterns, default=(),
+        argument=False, doc="response headers as ``http.response.header.<name>`` (regexes)")  # fmt: skip
+    capture_sanitize_fields: tuple[str, ...] = setting(
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", parse=p.patterns, default=(),
+        argument=False, doc="captured headers recorded as ``[REDACTED]`` (regexes)")  # fmt: skip
+    http_semconv_metrics: bool = setting(
+        "ATOMS_OTEL_HTTP_SEMCONV_METRICS", parse=p.boolean, default=True, argument=False,
+        doc="``http.server.request.duration``, ``.active_requests`` when metrics are exported")  # fmt: skip
+    gc_freeze: bool = setting(
+        "ATOMS_OTEL_GC_FREEZE", parse=p.boolean, default=True, argument=False,
+        doc="``gc.freeze()`` the startup heap after the first request: short full collections")  # fmt: skip
     webhook_url: str | None = setting(
         "ATOMS_OTEL_WEBHOOK_URL", parse=p.url(), default=None,
         doc="a webhook registered at startup",

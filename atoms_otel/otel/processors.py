@@ -11,6 +11,8 @@ from __future__ import annotations
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH
+from opentelemetry.trace import SpanKind
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES, extra_var
@@ -19,14 +21,19 @@ from atoms_otel.base.semconv import attribute_value
 __all__ = ["ContextLogRecordProcessor", "ContextSpanProcessor"]
 
 _CONTEXT_PAIRS = tuple((attr, var) for _, attr, var in CONTEXT_ATTRIBUTES)
+# ``url.path`` describes the request a SERVER span serves; on a CLIENT span it would contradict the
+# outgoing request's own ``url.*``, and on an internal span it means nothing. Logs still carry it.
+_SPAN_PAIRS = tuple((attr, var) for attr, var in _CONTEXT_PAIRS if attr != URL_PATH)
+_SERVER_SPAN_PAIRS = _CONTEXT_PAIRS
 
 
 class ContextSpanProcessor(SpanProcessor):
-    """Copies the current ``LogContext`` values onto each span as it starts."""
+    """Copies the current ``LogContext`` values onto each span as it starts (``url.path`` onto
+    SERVER spans only)."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            for attr, var in _CONTEXT_PAIRS:
+            for attr, var in _SERVER_SPAN_PAIRS if span.kind is SpanKind.SERVER else _SPAN_PAIRS:
                 value = var.get()
                 if value is not None:
                     span.set_attribute(attr, value)

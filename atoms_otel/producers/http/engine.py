@@ -37,6 +37,7 @@ from atoms_otel.base.context import correlation_id_var, request_path_var
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.headers import new_request_id, read_headers
+from atoms_otel.producers.http.heap import freeze_once
 from atoms_otel.producers.http.identity import Tokens, enter_identity, exit_identity, stamp_identity
 from atoms_otel.producers.http.outcomes import (
     app_handles_errors,
@@ -75,7 +76,7 @@ class TelemetryMiddleware:
         settings = self.telemetry.settings
         config = self._config
         if config is None or config.settings is not settings:
-            config = self._config = Config(settings)
+            config = self._config = Config(self.telemetry)
         return config
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -186,13 +187,16 @@ class _Pass:
         state = self.state
         if not state.excluded:
             try:
-                span, self.owns_span = server_span(self.layer.telemetry, self.scope, state)
+                span, self.owns_span = server_span(self.layer.telemetry, self.scope, state, self.config)
                 state.span = span
                 if self.owns_span:
                     self.span_token = otel_context.attach(trace.set_span_in_context(span))
             except Exception as exc:
                 _guard.report_internal_error("http server span", exc)
         self.layer.telemetry.metrics.active_connections.inc()
+        semconv = self.config.series.semconv
+        if semconv is not None:
+            semconv.active(state.method, self.scope.get("scheme", "http"), 1)
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -201,12 +205,15 @@ class _Pass:
             hook = self.layer.telemetry.request_context
             if self.owner and hook is not None and self.identity is None:
                 stamp_identity(hook, self.scope, self.state.span)
-            self.state.status_code = message["status"]
+            state = self.state
+            state.status_code = message["status"]
             self.trailers = message.get("trailers", False)
-            self.state.response_started(message.get("headers"))
+            answered = state.response_started(message.get("headers"))
+            if self.config.capture is not None:
+                state.response_headers = message.get("headers")
             if self.owner or self.tracking:
                 try:
-                    message = with_headers(message, self.state, self.owner, self.tracking)
+                    message = with_headers(message, state, self.owner, self.tracking, answered)
                 except Exception as exc:  # the response goes out without our headers
                     _guard.report_internal_error("http response headers", exc)
             await self.upstream(message)
@@ -228,7 +235,7 @@ class _Pass:
         telemetry = self.layer.telemetry
         try:
             if self.tracking:
-                finish_tracking(telemetry, self.scope, self.state, self.owns_span)
+                finish_tracking(telemetry, self.scope, self.state, self.owns_span, self.config)
             if self.features & PERFORMANCE:
                 check_slow(telemetry, self.scope, self.state, self.config)
         except Exception as exc:
@@ -256,6 +263,9 @@ class _Pass:
             self.finish()
         if self.tracking:
             self.layer.telemetry.metrics.active_connections.dec()
+            semconv = self.config.series.semconv
+            if semconv is not None:
+                semconv.active(self.state.method, self.scope.get("scheme", "http"), -1)
         if self.span_token is not None:
             otel_context.detach(self.span_token)  # type: ignore[arg-type]
         if self.owner:
@@ -268,3 +278,6 @@ class _Pass:
                 request_path_var.reset(self.tokens[1])
             if self.tracked:
                 self.scope.pop(TRACKER_KEY, None)
+            if self.config.gc_freeze:
+                self.config.gc_freeze = False  # asked once per configuration, done once per process
+                freeze_once()

@@ -7,11 +7,14 @@ from collections.abc import MutableMapping
 from typing import Any, Final
 
 from opentelemetry import trace
+from opentelemetry.util.http import ExcludeList
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.settings import Settings
-from atoms_otel.producers.http.headers import ExcludedPaths
+from atoms_otel.core.telemetry import Telemetry
+from atoms_otel.producers.http.capture import HeaderCapture, header_capture
+from atoms_otel.producers.http.headers import CORRELATION_HEADER, ExcludedPaths
 from atoms_otel.producers.http.routes import UNMATCHED, route_template
+from atoms_otel.producers.http.series import SeriesTable
 
 __all__ = ["STATE_KEY", "Config", "Message", "RequestState", "Scope"]
 
@@ -26,15 +29,57 @@ _KNOWN_METHODS: Final = frozenset(
 )
 
 
+# Samplers that keep every span they are asked about (bar an unsampled remote parent): with them
+# the request attributes are passed at span start, one attribute pass instead of two.
+_KEEP_ALL: Final = frozenset({"always_on", "parentbased_always_on"})
+
+
 class Config:
     """The settings the middleware reads per request, prepared once per configure()."""
 
-    __slots__ = ("excluded", "settings", "slow_ms")
+    __slots__ = (
+        "capture",
+        "eager",
+        "excluded",
+        "gc_freeze",
+        "otel_excluded",
+        "series",
+        "settings",
+        "slow_ms",
+    )
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, telemetry: Telemetry) -> None:
+        settings = self.settings = telemetry.settings
         self.excluded = ExcludedPaths(settings.excluded_urls)
+        patterns = settings.otel_excluded_urls
+        self.otel_excluded: ExcludeList | None = ExcludeList(list(patterns)) if patterns else None
         self.slow_ms = settings.slow_request_ms
+        self.eager = settings.trace_sampler in _KEEP_ALL
+        self.capture: HeaderCapture | None = header_capture(settings)
+        self.series = SeriesTable(telemetry)
+        self.gc_freeze = settings.gc_freeze and telemetry.enabled
+
+    def is_excluded(self, scope: Scope) -> bool:
+        """No span for this request: ``ATOMS_OTEL_EXCLUDED_URLS`` (paths), or the OTel variables'
+        regular expressions searched in the URL the OTel ASGI instrumentation matches them on."""
+        path = scope["path"]
+        if self.excluded(path):
+            return True
+        if self.otel_excluded is None:
+            return False
+        return self.otel_excluded.url_disabled(_instrumentation_url(scope))
+
+
+def _instrumentation_url(scope: Scope) -> str:
+    """``scheme://host/path`` as ``opentelemetry-instrumentation-asgi`` builds it to match its
+    excluded URLs: the ``Host`` header, else the server's address (``:port`` unless 80)."""
+    host = next((value for name, value in scope.get("headers") or () if name == b"host"), None)
+    if host is not None:
+        netloc = host.decode("latin-1")
+    else:
+        address, port = scope.get("server") or ("0.0.0.0", 80)
+        netloc = address if str(port) == "80" else f"{address}:{port}"
+    return f"{scope.get('scheme', 'http')}://{netloc}{scope['path']}"
 
 
 class RequestState:
@@ -50,6 +95,7 @@ class RequestState:
         "host",
         "method",
         "recorded",
+        "response_headers",
         "root_path",
         "route",
         "span",
@@ -64,7 +110,7 @@ class RequestState:
         self.start = time.perf_counter()
         method = scope.get("method", "GET")
         self.method: str = method if method in _KNOWN_METHODS else "_OTHER"
-        self.excluded = config.excluded(scope["path"])
+        self.excluded = config.is_excluded(scope)
         self.root_path: str = scope.get("root_path", "")
         self.claimed = 0
         self.correlation_id = ""
@@ -80,15 +126,24 @@ class RequestState:
         self.user_agent: bytes | None = None
         self.first_byte: float | None = None
         self.streaming = False
+        self.response_headers: Any = None
+        """The response headers, kept only when some are captured as span attributes."""
 
-    def response_started(self, headers: Any) -> None:
-        """An event stream (``text/event-stream``: SSE, MCP's GET stream) is open once its headers
+    def response_started(self, headers: Any) -> bool:
+        """Read the response headers once; True when the app set ``X-Correlation-ID`` itself.
+
+        An event stream (``text/event-stream``: SSE, MCP's GET stream) is open once its headers
         are out: events come when they happen, so that is its first byte."""
+        answered = False
         for name, value in headers or ():
-            if name.lower() == b"content-type" and value.lower().startswith(b"text/event-stream"):
-                self.streaming = True
-                self.first_byte = time.perf_counter()
-                return
+            lowered = name.lower()
+            if lowered == b"content-type":
+                if value.lower().startswith(b"text/event-stream"):
+                    self.streaming = True
+                    self.first_byte = time.perf_counter()
+            elif lowered == CORRELATION_HEADER:
+                answered = True
+        return answered
 
     def body_sent(self, body: bytes, more_body: bool) -> None:
         """A body chunk went out; a response sent in several chunks is a stream."""

@@ -1,0 +1,184 @@
+"""End to end: a real uvicorn server (one worker) driven by wrk, bare FastAPI against instrumented.
+
+    python bench/bench_e2e.py                       # 3 interleaved passes, wrk -t1 -c16 -d8s
+    python bench/bench_e2e.py --passes 5 --duration 8 --scenarios bare,atoms
+
+Each scenario's app is the one bench_http.py measures in-process (``GET /items/{item_id}``), served
+by ``uvicorn`` with one worker on a free loopback port in its own subprocess; ``wrk`` (Debian
+package ``wrk``, a load generator none of us wrote) drives ``GET /items/<n>`` with ``--latency`` and
+the parent reads requests/s and the latency percentiles from its report. Passes interleave the
+scenarios (alternating order) so machine noise shows as spread, not bias; the table gives the
+median over passes and the ratios against bare FastAPI.
+
+Scenarios (see bench_http.py): ``bare``, ``atoms`` (configure(app=), span batch-exported to a
+discarding exporter, metrics, JSON logs to /dev/null), ``otel`` (opentelemetry-instrumentation-
+fastapi with the SDK, batch export to a discarding exporter, a Prometheus reader), and
+``atoms_ratio`` (atoms with ``OTEL_TRACES_SAMPLER=traceidratio``, ratio 0.1), and ``atoms_nofreeze``
+(atoms with ``ATOMS_OTEL_GC_FREEZE=false``: the full-collection pauses left in, for comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+SCENARIOS = ("bare", "atoms", "otel", "atoms_ratio", "atoms_nofreeze")
+_HERE = Path(__file__).resolve().parent
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_SCENARIO_ENV = {
+    "atoms_ratio": {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+    "atoms_nofreeze": {"ATOMS_OTEL_GC_FREEZE": "false"},
+}
+
+
+def serve(scenario: str, port: int) -> None:
+    """The child: build the scenario's app and serve it until SIGTERM."""
+    import uvicorn
+
+    sys.path.insert(0, str(_HERE))
+    import bench_http
+
+    app = bench_http.build_app("atoms" if scenario.startswith("atoms") else scenario)
+    uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/items/0", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not answer within {timeout_s} s")
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS[unit]
+
+
+def parse_wrk(report: str) -> dict[str, float]:
+    """Requests/s and the 50/75/90/99th latency percentiles (ms) of a ``wrk --latency`` report."""
+    found: dict[str, float] = {}
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", report)
+    if rate is None:
+        raise ValueError(f"no Requests/sec in wrk output:\n{report}")
+    found["rps"] = float(rate.group(1))
+    for percent, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", report, re.M):
+        found[f"p{percent}"] = _ms(value, unit)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", report)
+    found["non2xx"] = float(errors.group(1)) if errors else 0.0
+    return found
+
+
+def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, float]:
+    port = _free_port()
+    env = {**os.environ, **_SCENARIO_ENV.get(scenario, {})}
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", scenario, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(port, server)
+        url = f"http://127.0.0.1:{port}/items/42"
+        # A short warm-up, so first-request work is not in the measured run.
+        subprocess.run([args.wrk, "-t1", "-c4", "-d1s", url], check=True, capture_output=True)
+        command = [
+            args.wrk,
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--latency",
+            url,
+        ]
+        report = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        return parse_wrk(report)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _print_table(samples: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    keys = ("rps", "p50", "p90", "p99")
+    median = {s: {k: statistics.median(r[k] for r in runs) for k in keys} for s, runs in samples.items()}
+    shape = f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, {args.passes} passes"
+    print(f"\nGET /items/{{id}}, uvicorn 1 worker, {shape} (medians over passes)")
+    columns = ("req/s", "p50 ms", "p90 ms", "p99 ms")
+    print(
+        f"{'scenario':<12} "
+        + " ".join(f"{c:>9}" for c in columns)
+        + f" {'req/s vs bare':>14} {'p99/bare':>9}"
+    )
+    bare = median.get("bare")
+    for s, m in median.items():
+        rps_ratio = f"{(m['rps'] / bare['rps'] - 1) * 100:+.1f} %" if bare else "n/a"
+        p99_ratio = f"{m['p99'] / bare['p99']:.2f}x" if bare else "n/a"
+        figures = f"{m['rps']:>9.0f} {m['p50']:>9.2f} {m['p90']:>9.2f} {m['p99']:>9.2f}"
+        print(f"{s:<12} {figures} {rps_ratio:>14} {p99_ratio:>9}")
+    print("\nper pass (req/s, p99 ms):")
+    for s, runs in samples.items():
+        print(f"  {s:<12} " + "  ".join(f"{r['rps']:.0f}/{r['p99']:.1f}" for r in runs))
+    if bare:
+        print("targets: atoms req/s >= -15 % vs bare; atoms p99 <= 2x bare p99")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--serve", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--passes", type=int, default=3, help="interleaved passes over all scenarios")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS[:4]), help="comma-separated subset")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk", help="the wrk binary")
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port)
+        return
+    if not Path(args.wrk).exists():
+        raise SystemExit("wrk not found: apt-get install wrk (or pass --wrk PATH)")
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    samples: dict[str, list[dict[str, float]]] = {s: [] for s in scenarios}
+    for index in range(args.passes):
+        order = scenarios if index % 2 == 0 else list(reversed(scenarios))
+        for scenario in order:
+            result = run_scenario(scenario, args)
+            samples[scenario].append(result)
+            print(
+                f"pass {index + 1}: {scenario:<12} {result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms",
+                file=sys.stderr,
+            )
+    _print_table(samples, args)
+
+
+if __name__ == "__main__":
+    main()
