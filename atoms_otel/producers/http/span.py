@@ -50,8 +50,9 @@ def server_span(
         return current, False
     method = state.method
     attributes: dict[str, Any] = {HTTP_REQUEST_METHOD: method, URL_SCHEME: scope.get("scheme", "http")}
-    if method == "_OTHER":
-        attributes[HTTP_REQUEST_METHOD_ORIGINAL] = scope.get("method", "")
+    original = scope.get("method", "")
+    if method != original:  # _OTHER, or a known method sent in lower case
+        attributes[HTTP_REQUEST_METHOD_ORIGINAL] = original
     name = "HTTP" if method == "_OTHER" else method
     # Positional arguments: through the swappable proxy tracer they cost half as much as keywords.
     if config.eager:  # the sampler keeps it: every attribute in the one pass at span start

@@ -7,7 +7,7 @@ from collections.abc import MutableMapping
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.util.http import ExcludeList
+from opentelemetry.util.http import ExcludeList, sanitize_method
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.core.telemetry import Telemetry
@@ -24,9 +24,22 @@ Message = MutableMapping[str, Any]
 STATE_KEY: Final = "atoms_otel.request"
 """Where the state lives in the ASGI scope (the MCP integration reads it from there too)."""
 
-_KNOWN_METHODS: Final = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
-)
+_METHODS: dict[str, str] = {}
+"""Raw request method -> ``http.request.method``, as ``opentelemetry-util-http``'s
+``sanitize_method`` decides it (known methods, upper-cased; ``_OTHER`` otherwise, or every method
+with ``OTEL_PYTHON_INSTRUMENTATION_HTTP_CAPTURE_ALL_METHODS``). Remembered per distinct method,
+at most ``_MAX_METHODS`` of them: beyond that (a client inventing methods), it is asked each time."""
+_MAX_METHODS: Final = 64
+
+
+def request_method(raw: str) -> str:
+    """The semconv ``http.request.method`` of a request's raw method."""
+    found = _METHODS.get(raw)
+    if found is None:
+        found = sanitize_method(raw)
+        if len(_METHODS) < _MAX_METHODS:
+            _METHODS[raw] = found
+    return found
 
 
 # Samplers that keep every span they are asked about (bar an unsampled remote parent): with them
@@ -109,7 +122,7 @@ class RequestState:
     def __init__(self, scope: Scope, config: Config) -> None:
         self.start = time.perf_counter()
         method = scope.get("method", "GET")
-        self.method: str = method if method in _KNOWN_METHODS else "_OTHER"
+        self.method: str = request_method(method)
         self.excluded = config.is_excluded(scope)
         self.root_path: str = scope.get("root_path", "")
         self.claimed = 0

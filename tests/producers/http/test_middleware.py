@@ -37,6 +37,7 @@ from atoms_otel import (
 )
 from atoms_otel.base import guard as _guard
 from atoms_otel.producers.http import engine as _engine
+from atoms_otel.producers.http import state as state_module
 from atoms_otel.testing import CapturedTelemetry
 from tests.support.server import serve
 
@@ -671,3 +672,16 @@ def test_the_server_span_carries_the_recommended_http_attributes(
     assert attributes["client.address"] == "127.0.0.1"
     agent = attributes["user_agent.original"]
     assert isinstance(agent, str) and agent.startswith("probe/1.0") and len(agent) == 512
+
+
+def test_methods_are_normalised_by_util_http_and_bounded(
+    client: TestClient, capture_telemetry: CapturedTelemetry
+) -> None:
+    """util-http's sanitize_method decides (HTTP clients upper-case the method, so a lower-case one
+    is checked directly): 200 invented methods stay _OTHER and the remembered set stays bounded."""
+    assert state_module.request_method("get") == "GET" and state_module.request_method("QUERY") == "QUERY"
+    for number in range(200):
+        client.request(f"BREW{number}", "/items/1")
+    assert capture_telemetry.metric_value("http_requests_total", method="_OTHER") == 200
+    assert len(state_module._METHODS) <= state_module._MAX_METHODS
+    assert state_module.request_method("BREW999") == "_OTHER"
