@@ -23,6 +23,7 @@ Scenarios:
   atoms_pushed atoms with a second metric reader, as when metrics are pushed by OTLP: exemplars
               are sampled and the semconv http.server.* metrics are recorded too (with
               ATOMS_OTEL_HTTP_SEMCONV_METRICS=false in the environment: exemplars only).
+  atoms_noexplorer atoms with ATOMS_OTEL_EXPLORER=false: what the live view's trace store costs.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-SCENARIOS = ("bare", "atoms", "otel", "native", "pfi", "atoms_ratio", "atoms_pushed")
+SCENARIOS = ("bare", "atoms", "otel", "native", "pfi", "atoms_ratio", "atoms_pushed", "atoms_noexplorer")
 # Wall time by default; BENCH_CLOCK=cpu measures the process's CPU time (all its threads, the span
 # export thread included), which a machine busy with other work disturbs much less.
 _CLOCK = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
 _RATIO_ENV = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+_SCENARIO_ENV = {"atoms_ratio": _RATIO_ENV, "atoms_noexplorer": {"ATOMS_OTEL_EXPLORER": "false"}}
 _TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
 
 
@@ -78,7 +80,7 @@ def build_app(scenario: str) -> Any:
     async def read_item(item_id: int) -> dict[str, int]:
         return {"item_id": item_id}
 
-    if scenario in ("atoms", "atoms_ratio", "atoms_pushed"):
+    if scenario in ("atoms", "atoms_ratio", "atoms_pushed", "atoms_noexplorer"):
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -164,7 +166,7 @@ def child(scenario: str, requests: int, rounds: int) -> None:
 def _run_child(scenario: str, requests: int, rounds: int) -> list[float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", scenario, "--requests", str(requests), "--rounds", str(rounds)],
-        env={**os.environ, **(_RATIO_ENV if scenario == "atoms_ratio" else {})},
+        env={**os.environ, **_SCENARIO_ENV.get(scenario, {})},
         check=True,
         capture_output=True,
         text=True,
@@ -221,6 +223,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"atoms overhead / {label} overhead: {ours / theirs:.2f} median, "
                     f"{ours_best / theirs_best:.2f} best{target}"
                 )
+        if {"otel", "atoms_noexplorer"} <= median.keys():
+            theirs = median["otel"] - median["bare"]
+            without = median["atoms_noexplorer"] - median["bare"]
+            print(
+                f"the live view's trace store: {ours - without:+.1f} us/request, "
+                f"{(ours - without) / theirs:+.3f}x of the OTel instrumentor's overhead (target <= +0.01)"
+            )
 
 
 if __name__ == "__main__":

@@ -165,6 +165,8 @@ class TraceStore:
                 and ((span.end_time or 0) - (span.start_time or 0) >= slow_ns or _failed_response(span))
             ):
                 marked[trace_id] = None
+        if len(marked) > self.limits.max_traces:  # an error storm: the older ones would go at once
+            marked = dict.fromkeys(list(marked)[-self.limits.max_traces :])
         if marked:
             self._keep(marked, snapshot, now, lines_of(set(marked)))
         self._evict(now)
