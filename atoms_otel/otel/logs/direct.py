@@ -70,6 +70,9 @@ class LineTap(logging.Handler, ABC):
     it is counted as one of ours by :func:`direct_targets`; ``fields`` already holds the
     ``LogContext`` extras with the call's fields over them, as ``record_extras`` would give."""
 
+    line_tap: Final = True
+    """Checked instead of ``isinstance`` on every line (an ABC check costs ~100 ns each time)."""
+
     @abstractmethod
     def take(
         self,
@@ -89,7 +92,7 @@ Target = JsonLineHandler | OTelLogHandler | LineTap
 def _ours(handler: logging.Handler) -> bool:
     if type(handler) is OTelLogHandler:
         return not handler.filters
-    if isinstance(handler, LineTap):
+    if getattr(handler, "line_tap", False):
         return not handler.filters
     return (
         type(handler) is JsonLineHandler
@@ -161,13 +164,14 @@ def write_direct(
         fields = {**context_extra, **fields} if fields else dict(context_extra)
     for handler in targets:
         try:
-            if isinstance(handler, OTelLogHandler):  # exactly one of ours: direct_targets checked
+            kind = type(handler)  # one of our three kinds: direct_targets checked
+            if kind is JsonLineHandler:
+                handler.write_line(_line(handler, created, levelname, name, msg, args, fields))  # type: ignore[union-attr, arg-type]
+            elif kind is OTelLogHandler:
                 where = caller(sys._getframe(1), stacklevel + 1)
-                handler.emit_fields(name, level, created, _message(msg, args), fields, where)
-            elif isinstance(handler, LineTap):
-                handler.take(created, level, levelname, name, _message(msg, args), fields)
+                handler.emit_fields(name, level, created, _message(msg, args), fields, where)  # type: ignore[union-attr]
             else:
-                handler.write_line(_line(handler, created, levelname, name, msg, args, fields))
+                handler.take(created, level, levelname, name, _message(msg, args), fields)  # type: ignore[union-attr]
         except RecursionError:  # as Handler.emit
             raise
         except Exception:

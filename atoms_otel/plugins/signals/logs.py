@@ -170,6 +170,7 @@ class ExplorerLogHandler(LineTap):
     def __init__(self, ring: LogRing) -> None:
         super().__init__(logging.NOTSET)
         self.ring = ring
+        self._next_seq, self._append = ring.next_seq, ring.lines.append  # bound once: the line path
         self.set_name("atoms_otel.explorer")
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -219,10 +220,9 @@ class ExplorerLogHandler(LineTap):
             context = trace_api.get_current_span().get_span_context()
             if len(message) > MAX_MESSAGE_CHARS:
                 message = message[:MAX_MESSAGE_CHARS] + "…"
-            ring = self.ring
             context_values = (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get())
-            line = (ring.next_seq(), created, level, levelname, name, message, context.trace_id,
+            line = (self._next_seq(), created, level, levelname, name, message, context.trace_id,
                     context.span_id, context_values, _fields_of(fields), None)  # fmt: skip
-            ring.lines.append(_new_line(LogLine, line))
+            self._append(_new_line(LogLine, line))
         except Exception as exc:
             _guard.report_internal_error("explorer log handler", exc)
