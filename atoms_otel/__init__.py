@@ -58,6 +58,7 @@ from atoms_otel.base.scrubbing import REDACTED, Scrubber, ScrubbingOptions
 from atoms_otel.base.settings import ConfigurationError
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Plugin, Telemetry
+from atoms_otel.endpoints.models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
 from atoms_otel.otel.logs import AtomLogger, ConsoleFormatter, StructuredFormatter, get_logger
 from atoms_otel.otel.metrics import (
     Counter,
@@ -103,23 +104,15 @@ from atoms_otel.producers.instrument.timing import PerformanceMetric
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
-    from atoms_otel.endpoints.models import DashboardResponse, HealthCheckResponse, MetricsSnapshotResponse
-
     router: APIRouter
     """The observability router of the default handle (``/metrics``, ``/health*``, the API, the page)."""
 
-_RESPONSE_MODELS = frozenset({"DashboardResponse", "HealthCheckResponse", "MetricsSnapshotResponse"})
-
 
 def __getattr__(name: str) -> Any:
-    """``router`` and the endpoints' response models on first access (PEP 562), so that
-    ``import atoms_otel`` does not build what a process that serves no endpoints never uses."""
+    """``router`` is built on first access (PEP 562), so that ``import atoms_otel`` does not build
+    routes a process that serves no endpoints never uses."""
     if name == "router":
         return _default.default_router()
-    if name in _RESPONSE_MODELS:
-        from atoms_otel.endpoints import models  # lazy: see the docstring
-
-        return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

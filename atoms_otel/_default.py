@@ -24,6 +24,7 @@ from atoms_otel.base.settings import ARGUMENTS
 from atoms_otel.core import configure as _core
 from atoms_otel.core.options import AdvancedOptions, MetricsOptions
 from atoms_otel.core.telemetry import Plugin, RequestContext, Telemetry
+from atoms_otel.endpoints.router import build_router
 from atoms_otel.integrations.fastapi import instrument_fastapi
 from atoms_otel.plugins.health import HealthPlugin, get_health_monitor
 from atoms_otel.plugins.signals import performance as _performance
@@ -79,17 +80,15 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """``router`` is built on first access (PEP 562), and only then is the endpoints layer imported:
-    its routes and response models cost more than the rest of ``import atoms_otel`` in a process
-    that never serves them (a worker, a script, another project's test run)."""
+    """``router`` is built on first access (PEP 562): building its routes (and the ``pydantic.v1``
+    import FastAPI's route setup triggers) costs ~30 ms a process that never serves them (a worker,
+    a script, another project's test run) need not pay."""
     global _router
     if name != "router":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if _router is None:
         with _router_lock:
             if _router is None:
-                from atoms_otel.endpoints.router import build_router  # lazy: see the docstring
-
                 _router = build_router(DEFAULT_TELEMETRY, get_health_monitor())
     return _router
 
