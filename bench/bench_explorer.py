@@ -34,6 +34,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench_http import _drive  # the same in-process ASGI driver (bench/ is on sys.path when run)
+
 SCENARIOS = ("bare", "explorer-off", "explorer-on", "otel")
 _OFF = {"tracing": False, "metrics": False, "logs": False}
 
@@ -84,33 +86,6 @@ def build_app(scenario: str) -> Any:
             app, tracer_provider=tracer_provider, meter_provider=meter_provider
         )
     return app
-
-
-async def _drive(app: Any, count: int, offset: int) -> None:
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        pass
-
-    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench/1.0"), (b"accept", b"*/*")]
-    for i in range(offset, offset + count):
-        path = f"/items/{i}"
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
-        await app(scope, receive, send)
 
 
 async def _rounds(app: Any, requests: int, rounds: int) -> list[float]:
