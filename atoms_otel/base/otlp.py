@@ -115,7 +115,7 @@ def _one(
             try:
                 return option.parse(environ[variable]), variable
             except Invalid as exc:
-                shown = "<hidden>" if option.secret else repr(environ[variable])
+                shown = p.shown_raw(environ[variable], secret=option.secret)
                 raise Invalid(f"{variable}={shown}: {exc}") from None
     if option.setting is not None:
         return values[option.setting], sources.get(option.setting, "default")

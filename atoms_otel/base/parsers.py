@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
+from atoms_otel.base.scrubbing import mask_url
+
 __all__ = [
     "ConfigurationError",
     "Invalid",
@@ -245,6 +247,15 @@ def exporters(*allowed: str) -> Callable[[Any], tuple[str, ...]]:
         return () if names == ("none",) else names
 
     return parse
+
+
+def shown_raw(value: Any, *, secret: bool) -> str:
+    """A raw value as an error message quotes it: hidden if secret, credentials in URLs masked,
+    cut at 60 characters."""
+    if secret:
+        return "<hidden>"
+    text = repr(mask_url(value) if isinstance(value, str) else value)
+    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def readable_file(value: Any) -> str | None:

@@ -83,7 +83,7 @@ def check_sdk_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], l
         try:
             values[variable.name] = variable.parse(environ[variable.name])
         except Invalid as exc:
-            problems.append(f"{variable.name}={environ[variable.name][:60]!r}: {exc}")
+            problems.append(f"{variable.name}={p.shown_raw(environ[variable.name], secret=False)}: {exc}")
     for prefix in ("OTEL_BSP", "OTEL_BLRP"):
         batch, queue = values.get(f"{prefix}_MAX_EXPORT_BATCH_SIZE"), values.get(f"{prefix}_MAX_QUEUE_SIZE")
         if batch is not None and batch > (queue if queue is not None else 2048):

@@ -327,13 +327,6 @@ def shown(row: Param, value: Any) -> str:
     return repr(mask_url(value) if isinstance(value, str) else value)
 
 
-def _shown_raw(row: Param, value: Any) -> str:
-    if row.secret:
-        return "<hidden>"
-    text = repr(mask_url(value) if isinstance(value, str) else value)
-    return text if len(text) <= 60 else text[:57] + "...'"
-
-
 def _read(row: Param, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[Any, str, str]:
     """The raw value, where it came from (for messages) and its source name."""
     raw = arguments.get(row.name)
@@ -361,7 +354,7 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
         try:
             values[row.name], sources[row.name] = row.parse(raw), source
         except Invalid as exc:
-            problems.append(f"{where}{_shown_raw(row, raw)}: {exc}")
+            problems.append(f"{where}{p.shown_raw(raw, secret=row.secret)}: {exc}")
     if not problems and values["protect_metrics"] and not values["api_token"]:
         where = "protect_metrics" if sources["protect_metrics"] == "argument" else sources["protect_metrics"]
         problems.append(f"{where}=true: needs api_token (ATOMS_OTEL_API_TOKEN) to protect /metrics with")
