@@ -61,18 +61,17 @@ def bounded(value: Any, depth: int = 0) -> Any:
     return bounded(text, depth)
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any] | None:
-    extras = record_extras(record)
-    if not extras:
+def _bounded_fields(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A line's fields as the ring keeps them: a new dict, long strings and non-plain values as
+    :func:`bounded` copies."""
+    if not fields:
         return None
-    for key, value in extras.items():
+    kept = dict(fields)
+    for key, value in kept.items():
         kind = type(value)
-        if kind is str:
-            if len(value) > MAX_FIELD_CHARS:
-                extras[key] = bounded(value)
-        elif kind not in _PLAIN_TYPES:
-            extras[key] = bounded(value)
-    return extras
+        if (kind is str and len(value) > MAX_FIELD_CHARS) or (kind is not str and kind not in _PLAIN_TYPES):
+            kept[key] = bounded(value)
+    return kept
 
 
 class LogLine(NamedTuple):
@@ -151,18 +150,6 @@ class LogRing:
 _new_line = tuple.__new__  # a LogLine without the named tuple's Python-level __new__
 
 
-def _fields_of(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A direct-path line's fields as :func:`_fields` keeps a record's."""
-    if not fields:
-        return None
-    kept = dict(fields)
-    for key, value in kept.items():
-        kind = type(value)
-        if (kind is str and len(value) > MAX_FIELD_CHARS) or (kind is not str and kind not in _PLAIN_TYPES):
-            kept[key] = bounded(value)
-    return kept
-
-
 class ExplorerLogHandler(LineTap):
     """Appends each record — or each direct-path line, with no record built — to a :class:`LogRing`
     (see the module docs)."""
@@ -176,30 +163,11 @@ class ExplorerLogHandler(LineTap):
     def handle(self, record: logging.LogRecord) -> bool:
         # Overridden instead of emit(): no filters, no handler lock (the append is atomic).
         try:
-            context = trace_api.get_current_span().get_span_context()
             exc_info = record.exc_info
-            message = record.getMessage()
-            if len(message) > MAX_MESSAGE_CHARS:
-                message = message[:MAX_MESSAGE_CHARS] + "…"
-            ring = self.ring
-            ring.lines.append(
-                _new_line(
-                    LogLine,
-                    (
-                        ring.next_seq(),
-                        record.created,
-                        record.levelno,
-                        record.levelname,
-                        record.name,
-                        message,
-                        context.trace_id,
-                        context.span_id,
-                        (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get()),
-                        _fields(record),
-                        structured_exception(exc_info) if exc_info and exc_info[0] is not None else None,
-                    ),
-                )
-            )
+            exception = structured_exception(exc_info) if exc_info and exc_info[0] is not None else None
+            fields = _bounded_fields(record_extras(record))
+            self._keep(record.created, record.levelno, record.levelname, record.name, record.getMessage(),
+                       fields, exception)  # fmt: skip
         except Exception as exc:
             _guard.report_internal_error("explorer log handler", exc)
         return True
@@ -217,12 +185,25 @@ class ExplorerLogHandler(LineTap):
         fields: Mapping[str, Any] | None,
     ) -> None:
         try:
-            context = trace_api.get_current_span().get_span_context()
-            if len(message) > MAX_MESSAGE_CHARS:
-                message = message[:MAX_MESSAGE_CHARS] + "…"
-            context_values = (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get())
-            line = (self._next_seq(), created, level, levelname, name, message, context.trace_id,
-                    context.span_id, context_values, _fields_of(fields), None)  # fmt: skip
-            self._append(_new_line(LogLine, line))
+            self._keep(created, level, levelname, name, message, _bounded_fields(fields), None)
         except Exception as exc:
             _guard.report_internal_error("explorer log handler", exc)
+
+    def _keep(
+        self,
+        created: float,
+        level: int,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any] | None,
+        exception: dict[str, Any] | None,
+    ) -> None:
+        """Append one line, with the current trace and request context."""
+        context = trace_api.get_current_span().get_span_context()
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + "…"
+        context_values = (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get())
+        line = (self._next_seq(), created, level, levelname, name, message, context.trace_id,
+                context.span_id, context_values, fields, exception)  # fmt: skip
+        self._append(_new_line(LogLine, line))
