@@ -80,7 +80,7 @@ def test_an_unmodified_app_gets_the_pipeline_and_one_server_span(
     assert [(s["name"], s["scope"]) for s in spans] == [("GET /items/{item_id}", "atoms_otel")]
     assert spans[0]["resource"]["service.name"] == "zero-code"
     assert spans[0]["resource"]["telemetry.distro.name"] == "atoms_otel"
-    assert log["attributes"]["correlation.id"] == response.headers["x-correlation-id"]
+    assert log["attributes"]["atoms.correlation_id"] == response.headers["x-correlation-id"]
 
 
 @pytest.mark.real

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 __all__ = [
     "CONTEXT_ATTRIBUTES",
+    "CORRELATION_ID_ATTRIBUTE",
     "LogContext",
     "McpToolCall",
     "clear_context",
@@ -50,10 +51,14 @@ class McpToolCall:
 
 mcp_tool_call_var: ContextVar[McpToolCall | None] = ContextVar("atoms_otel_mcp_tool_call", default=None)
 
+CORRELATION_ID_ATTRIBUTE: Final = "atoms.correlation_id"
+"""The correlation id's attribute name on spans and OTel log records. No semantic convention names
+a per-request correlation id, so it lives in the ``atoms.`` namespace (it was ``correlation.id`` in 0.1)."""
+
 # The log field name of each value, and the attribute name used on spans and OTel log records
-# (OpenTelemetry semantic conventions where one exists).
+# (the OpenTelemetry semantic-convention name where one exists, else ``atoms.*``).
 CONTEXT_ATTRIBUTES: Final = (
-    ("correlation_id", "correlation.id", correlation_id_var),
+    ("correlation_id", CORRELATION_ID_ATTRIBUTE, correlation_id_var),
     ("user_id", "user.id", user_id_var),
     ("session_id", "session.id", session_id_var),
     ("request_path", "url.path", request_path_var),

@@ -58,7 +58,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from atoms_otel.base import compat
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import LogContext, mcp_tool_call_var
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, LogContext, mcp_tool_call_var
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
@@ -234,7 +234,7 @@ class McpTelemetryMiddleware:
                 attributes[CLIENT_PORT] = client[1]
         correlation_id = getattr(state, "correlation_id", None)
         if correlation_id:
-            attributes["correlation.id"] = correlation_id
+            attributes[CORRELATION_ID_ATTRIBUTE] = correlation_id
         http_span = getattr(state, "span", None)
         if http_span is None:
             return None

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import threading
 
+import opentelemetry.semconv._incubating.attributes as incubating
+import opentelemetry.semconv.attributes as stable
 import pytest
 
 from atoms_otel import (
@@ -16,7 +20,7 @@ from atoms_otel import (
     get_user_id,
     set_user_id,
 )
-from atoms_otel.base.context import new_correlation_id
+from atoms_otel.base.context import CONTEXT_ATTRIBUTES, CORRELATION_ID_ATTRIBUTE, new_correlation_id
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +105,22 @@ def test_new_correlation_ids_are_unique_hex() -> None:
     """Generated correlation ids are 32 hex characters and do not repeat."""
     ids = {new_correlation_id() for _ in range(1000)}
     assert len(ids) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def _semconv_attribute_names() -> set[str]:
+    names: set[str] = set()
+    for package in (stable, incubating):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            names.update(value for value in vars(module).values() if isinstance(value, str))
+    return names
+
+
+def test_context_attribute_names_are_semconv_or_namespaced() -> None:
+    """Each context value's span/log attribute is a semantic-convention name from the installed
+    package, or lives in the ``atoms.`` namespace when the conventions have none."""
+    known = _semconv_attribute_names()
+    assert {"user.id", "session.id", "url.path"} <= known  # the check sees the conventions
+    for _field, attribute, _var in CONTEXT_ATTRIBUTES:
+        assert attribute in known or attribute.startswith("atoms."), attribute
+    assert CORRELATION_ID_ATTRIBUTE == "atoms.correlation_id" and CORRELATION_ID_ATTRIBUTE not in known

@@ -117,9 +117,9 @@ def test_a_request_reaches_the_collector_as_span_metrics_and_log(
     assert span["resource"]["service.name"] == "atoms-e2e"
     assert span["attributes"]["http.route"] == "/items/{item_id}"
     assert span["attributes"]["http.response.status_code"] == 200
-    assert span["attributes"]["correlation.id"] == "e2e-7"
+    assert span["attributes"]["atoms.correlation_id"] == "e2e-7"
     [line] = logs
-    assert line["trace_id"] == span["trace_id"] and line["attributes"]["correlation.id"] == "e2e-7"
+    assert line["trace_id"] == span["trace_id"] and line["attributes"]["atoms.correlation_id"] == "e2e-7"
     points = [p for m in metrics for p in m["points"]]
     assert any(
         p["attributes"] == {"method": "GET", "path": "/items/{item_id}", "status": "200"} and p["value"] == 1

@@ -65,7 +65,8 @@ def _assert_collector_received_everything(collector: Collector) -> None:
     )
     span, log = spans[0], logs[0]
     assert span["resource"]["service.name"] == "shop" and span["resource"]["service.version"] == "2.0.0"
-    assert span["attributes"]["user.id"] == "user123" and span["attributes"]["correlation.id"] == "req-456"
+    assert span["attributes"]["user.id"] == "user123"
+    assert span["attributes"]["atoms.correlation_id"] == "req-456"
     assert log["resource"]["service.name"] == "shop"
     assert log["attributes"]["user.id"] == "user123" and log["attributes"]["session.id"] == "sess-1"
     assert log["attributes"]["action"] == "create"
@@ -194,6 +195,6 @@ def test_log_context_reaches_the_collector_from_in_process_code(collector: Colle
         get_logger("inproc").warning("nested", extra_fields={"profile": {"password": "pw-1", "name": "ada"}})
     atoms_otel.shutdown()
     record = collector.wait_for(lambda c: [r for r in c.logs() if r["body"] == "nested"])[0]
-    assert record["attributes"]["correlation.id"] == "c-77" and record["attributes"]["tenant"] == "acme"
+    assert record["attributes"]["atoms.correlation_id"] == "c-77" and record["attributes"]["tenant"] == "acme"
     assert record["attributes"]["profile"] == {"password": "[REDACTED]", "name": "ada"}
     assert "pw-1" not in collector.sink_file.read_text()

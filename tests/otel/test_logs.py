@@ -190,7 +190,7 @@ def test_otel_log_records_carry_context_trace_and_resource(capture_telemetry: Ca
     attributes = dict(record.attributes or {})
     assert (
         attributes["user.id"] == "u1"
-        and attributes["correlation.id"] == "c1"
+        and attributes["atoms.correlation_id"] == "c1"
         and attributes["session.id"] == "s1"
     )
     assert attributes["amount"] == 3 and attributes["token"] == "[REDACTED]"

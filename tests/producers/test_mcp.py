@@ -156,7 +156,7 @@ def test_the_sdk_span_is_enriched_not_duplicated(base_url: str, capture_telemetr
     call(base_url, ("add", {"a": 1, "b": 2}), mode="legacy", headers={"X-Correlation-ID": "mcp-corr-1"})
     [span] = mcp_server_spans(capture_telemetry, "tools/call add")
     assert span.attributes["gen_ai.tool.name"] == "add"
-    assert span.attributes["correlation.id"] == "mcp-corr-1"
+    assert span.attributes["atoms.correlation_id"] == "mcp-corr-1"
     assert len(span.attributes["mcp.session.id"]) >= 16
     http_spans = [
         s for s in capture_telemetry.spans if s.kind is SpanKind.SERVER and s.name.startswith("POST ")

@@ -23,7 +23,7 @@ def test_a_span_block_nests_carries_context_and_attributes(capture_telemetry: Ca
     assert inner.parent is not None and inner.parent.span_id == outer_span.context.span_id
     attributes = dict(outer_span.attributes or {})
     assert (attributes["tier"], attributes["ids"], attributes["rows"]) == ("pro", "[1,2]", 3)
-    assert attributes["correlation.id"] == "c-1"
+    assert attributes["atoms.correlation_id"] == "c-1"
     line = next(line for line in capture_telemetry.log_lines if line["message"] == "inside")
     assert line["span_id"] == format(inner.context.span_id, "016x")
 

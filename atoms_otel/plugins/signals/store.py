@@ -31,13 +31,13 @@ from opentelemetry.semconv.attributes.http_attributes import (
 )
 from opentelemetry.trace import StatusCode
 
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE
 from atoms_otel.base.scrubbing import Scrubber, encodable
 from atoms_otel.otel.exporters import scrubbed_span
 from atoms_otel.plugins.signals.traces import TRACE_BASE, ExplorerLimits, SpanRecord, raw_size
 
 __all__ = ["KeptTrace", "StoreStats", "TraceStore", "TraceView"]
 
-CORRELATION_ID: Final = "correlation.id"  # set by our middleware; not a semantic convention
 TOOL_NAME: Final = "gen_ai.tool.name"  # opentelemetry.semconv._incubating is not a public module
 _ERROR = StatusCode.ERROR
 
@@ -308,7 +308,7 @@ class TraceStore:
             method=_text(attributes.get(HTTP_REQUEST_METHOD)),
             route=_text(attributes.get(HTTP_ROUTE)),
             status_code=status_code,
-            correlation_id=_text(attributes.get(CORRELATION_ID)),
+            correlation_id=_text(attributes.get(CORRELATION_ID_ATTRIBUTE)),
             error_type=_text(attributes.get(ERROR_TYPE)),
             tools=tools,
             error=failed or (status_code is not None and status_code >= 500),

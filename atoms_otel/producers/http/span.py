@@ -21,6 +21,7 @@ from opentelemetry.semconv.attributes.user_agent_attributes import USER_AGENT_OR
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from atoms_otel.base import guard as _guard
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.headers import CORRELATION_HEADER, REQUEST_ID_HEADER
@@ -32,7 +33,6 @@ __all__ = ["finish_tracking", "record_on_span", "request_attributes", "server_sp
 _MAX_QUERY: Final = 2048
 _MAX_USER_AGENT: Final = 512
 _MAX_HOST: Final = 255
-_CORRELATION_ATTRIBUTE: Final = "correlation.id"
 _ERROR: Final = Status(StatusCode.ERROR)
 
 
@@ -42,11 +42,11 @@ def server_span(
     """The request's server span, and whether we opened it (else we enrich someone else's)."""
     native = getattr(state.tracker, "span", None)
     if native is not None:  # FastAPI's native telemetry is on for this app
-        native.set_attribute(_CORRELATION_ATTRIBUTE, state.correlation_id)
+        native.set_attribute(CORRELATION_ID_ATTRIBUTE, state.correlation_id)
         return native, False
     current = trace.get_current_span()
     if current.is_recording() and getattr(current, "kind", None) is SpanKind.SERVER:
-        current.set_attribute(_CORRELATION_ATTRIBUTE, state.correlation_id)
+        current.set_attribute(CORRELATION_ID_ATTRIBUTE, state.correlation_id)
         return current, False
     method = state.method
     attributes: dict[str, Any] = {HTTP_REQUEST_METHOD: method, URL_SCHEME: scope.get("scheme", "http")}

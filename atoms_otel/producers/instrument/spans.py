@@ -6,7 +6,7 @@
 ... async def rank(results): ...
 
 Sync and async, on functions, coroutines and generators. The span is a child of the current one,
-carries the request context (``correlation.id``, ``user.id``, ...) like every span, and its
+carries the request context (``atoms.correlation_id``, ``user.id``, ...) like every span, and its
 attributes are scrubbed on export. An exception is recorded on the span, sets its status and
 ``error.type``, and propagates unchanged.
 """

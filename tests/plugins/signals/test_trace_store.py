@@ -186,7 +186,7 @@ def _typical(tracer: Tracer, i: int) -> None:
         "http.route": "/items/{item_id}",
         "http.request.method": "GET",
         "url.path": f"/items/{i}",
-        "correlation.id": f"{i:032x}",
+        "atoms.correlation_id": f"{i:032x}",
         "http.response.status_code": 200,
         "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
     }

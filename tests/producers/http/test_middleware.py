@@ -84,7 +84,7 @@ def test_correlation_id_from_the_caller_is_echoed_and_logged(
     assert response.headers["x-correlation-id"] == "req-456:a.b_c"
     line = next(x for x in capture_telemetry.log_lines if x["message"] == "reading item")
     assert line["correlation_id"] == "req-456:a.b_c" and line["request_path"] == "/items/1"
-    assert server_spans(capture_telemetry)[0].attributes["correlation.id"] == "req-456:a.b_c"
+    assert server_spans(capture_telemetry)[0].attributes["atoms.correlation_id"] == "req-456:a.b_c"
 
 
 def test_x_request_id_is_accepted_as_an_alias(client: TestClient) -> None:
@@ -570,7 +570,7 @@ def test_fastapis_native_span_is_enriched_not_duplicated(capture_telemetry: Capt
         test_client.get("/items/1", headers={"X-Correlation-ID": "native-1"})
     [span] = server_spans(capture_telemetry)
     assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "fastapi"
-    assert span.name == "GET /items/{item_id}" and span.attributes["correlation.id"] == "native-1"
+    assert span.name == "GET /items/{item_id}" and span.attributes["atoms.correlation_id"] == "native-1"
     assert capture_telemetry.metric_value("http_requests_total", path="/items/{item_id}") == 1
 
 

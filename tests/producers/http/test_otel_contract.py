@@ -180,7 +180,7 @@ def test_server_span_has_every_required_and_recommended_http_attribute(
     with TestClient(make_app_for(capture_telemetry), base_url="http://api.example:8443") as client:
         client.get("/items/5?q=1", headers={"User-Agent": "tests/1.0"})
     [span] = server_spans(capture_telemetry)
-    assert dict(span.attributes or {}) | {"correlation.id": "-"} == {
+    assert dict(span.attributes or {}) | {"atoms.correlation_id": "-"} == {
         "http.request.method": "GET",
         "url.scheme": "http",
         "url.path": "/items/5",
@@ -192,7 +192,7 @@ def test_server_span_has_every_required_and_recommended_http_attribute(
         "client.address": "testclient",
         "network.protocol.version": "1.1",
         "user_agent.original": "tests/1.0",
-        "correlation.id": "-",
+        "atoms.correlation_id": "-",
     }
 
 
@@ -350,4 +350,4 @@ def test_url_path_is_stamped_on_the_server_span_only(capture_telemetry: Captured
     spans = {s.name: dict(s.attributes or {}) for s in capture_telemetry.spans}
     assert spans["GET /orders/{order_id}"]["url.path"] == "/orders/3"
     for name in ("load order", "GET"):
-        assert "url.path" not in spans[name] and spans[name]["correlation.id"] == "c-3"
+        assert "url.path" not in spans[name] and spans[name]["atoms.correlation_id"] == "c-3"
