@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
+
+from atoms_otel.base.compat import BoundSeries, accepts, bind_series
 
 SeriesKey = frozenset[tuple[str, Any]]
 
@@ -68,15 +70,39 @@ class _Child:
         return f"<{type(self).__name__} {self._attributes!r}>"
 
 
-class CounterChild(_Child):
+class _Recording(_Child):
+    """A child of an SDK-recorded metric: it records through its bound series when it can
+    (``compat.BoundSeries``: the same aggregations, without the SDK's per-call lookups), else
+    through the public API."""
+
+    __slots__ = ("_bound", "_instrument", "_unbound")
+
+    def __init__(self, label_names: tuple[str, ...], values: tuple[str, ...], instrument: Any) -> None:
+        super().__init__(label_names, values)
+        self._instrument: Any = instrument  # the proxy: rebound in place by configure()
+        self._bound: BoundSeries | None = None
+        self._unbound: Any = None
+        """The instrument that could not be bound (no SDK yet, another SDK layout): not retried."""
+
+    def _series(self, real: Any) -> BoundSeries | None:
+        bound = self._bound
+        if bound is not None and bound.valid_for(real):
+            return bound
+        if real is self._unbound:
+            return None
+        bound = self._bound = bind_series(real, self._attributes)
+        self._unbound = real if bound is None else None
+        return bound
+
+
+class CounterChild(_Recording):
     """A counter bound to one label set: ``inc(amount=1)``."""
 
-    __slots__ = ("_instrument", "_metric")
+    __slots__ = ("_metric",)
 
     def __init__(self, metric: Counter, values: tuple[str, ...]) -> None:
-        super().__init__(metric.label_names, values)
+        super().__init__(metric.label_names, values, metric._instrument)
         self._metric = metric
-        self._instrument: Any = metric._instrument  # the proxy: rebound in place by configure()
 
     def inc(self, amount: float = 1, *, exemplar: bool = False) -> None:
         """Add ``amount`` (not negative). ``exemplar=True`` records in the current trace context,
@@ -84,7 +110,12 @@ class CounterChild(_Child):
         if amount < 0:
             self._metric._refuse_negative()
             return
-        self._instrument._real.add(amount, self._attributes, None if exemplar else NO_EXEMPLAR)
+        real = self._instrument._real
+        bound = self._series(real) if accepts(amount) else None
+        if bound is None:
+            real.add(amount, self._attributes, None if exemplar else NO_EXEMPLAR)
+        else:
+            bound.record(amount, get_current() if exemplar else NO_EXEMPLAR)
 
 
 class ObservedCounterChild(CounterChild):
@@ -104,18 +135,22 @@ class ObservedCounterChild(CounterChild):
         self._metric._count(self._key, amount)
 
 
-class HistogramChild(_Child):
+class HistogramChild(_Recording):
     """A histogram bound to one label set: ``observe(value)``, ``with child.time(): ...``."""
 
-    __slots__ = ("_instrument",)
+    __slots__ = ()
 
     def __init__(self, metric: Histogram, values: tuple[str, ...]) -> None:
-        super().__init__(metric.label_names, values)
-        self._instrument: Any = metric._instrument  # the proxy: rebound in place by configure()
+        super().__init__(metric.label_names, values, metric._instrument)
 
     def observe(self, value: float, *, exemplar: bool = True) -> None:
         """Record ``value``, in the current trace context (``exemplar=False``: in none)."""
-        self._instrument._real.record(value, self._attributes, None if exemplar else NO_EXEMPLAR)
+        real = self._instrument._real
+        bound = self._series(real) if accepts(value) else None
+        if bound is None:
+            real.record(value, self._attributes, None if exemplar else NO_EXEMPLAR)
+        else:
+            bound.record(value, get_current() if exemplar else NO_EXEMPLAR)
 
     @contextmanager
     def time(self, *, exemplar: bool = True) -> Iterator[None]:
