@@ -198,3 +198,34 @@ def test_a_wrong_ca_is_refused_and_reported(
     assert tls_receiver.received() == []
     assert len(_failing(stream, "traces", endpoint)) == 1, stream.getvalue()
     assert _guard.internal_error_counts().get("traces export", 0) >= 1
+
+
+def test_an_https_endpoint_is_tls_whatever_insecure_says(
+    clean_env: pytest.MonkeyPatch, tls_receiver: OtlpGrpcReceiver, pki: Pki
+) -> None:
+    """The spec: the https scheme takes precedence over OTEL_EXPORTER_OTLP_INSECURE=true, and the
+    signal's own CA still verifies the receiver."""
+    stream = _app(
+        clean_env,
+        {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": tls_receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": str(pki.ca),
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        },
+    )
+    assert tls_receiver.wait_for("traces", "checkout").resource("service.name") == "tls-service"
+    assert "is failing" not in stream.getvalue()
+
+
+def test_an_http_endpoint_is_plaintext_whatever_insecure_says(clean_env: pytest.MonkeyPatch) -> None:
+    """The spec: the http scheme takes precedence over OTEL_EXPORTER_OTLP_INSECURE=false."""
+    receiver = OtlpGrpcReceiver()
+    try:
+        stream = _app(
+            clean_env,
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_INSECURE": "false"},
+        )
+        assert receiver.wait_for("traces", "checkout").resource("service.name") == "tls-service"
+        assert "is failing" not in stream.getvalue()
+    finally:
+        receiver.stop()
