@@ -111,7 +111,8 @@ class OtlpGrpcReceiver:
     def __init__(self, pki: Pki | None = None, *, require_client_cert: bool = False) -> None:
         self._received: list[Received] = []
         self._lock = threading.Condition()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self._executor = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc")
+        self._server = grpc.server(self._executor)
         services: tuple[tuple[Callable[[Any, Any], None], type[Any], str, Callable[[], Any]], ...] = (
             (trace_grpc.add_TraceServiceServicer_to_server, trace_grpc.TraceServiceServicer,
              "traces", trace_pb2.ExportTraceServiceResponse),
@@ -170,6 +171,7 @@ class OtlpGrpcReceiver:
 
     def stop(self) -> None:
         self._server.stop(grace=None).wait(5)
+        self._executor.shutdown(wait=True, cancel_futures=True)  # grpc.server leaves its pool running
 
 
 def _client_subject(context: Any) -> str | None:
