@@ -60,7 +60,8 @@ EXPORT_OPTIONS: Final = (
                  general="OTEL_EXPORTER_OTLP_CLIENT_KEY"),
     ExportOption("client_certificate", "CLIENT_CERTIFICATE", p.readable_file, "mTLS client certificate",
                  general="OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
-    ExportOption("insecure", "INSECURE", p.boolean, "gRPC without TLS (default: from the endpoint's scheme)",
+    ExportOption("insecure", "INSECURE", p.boolean,
+                 "gRPC without TLS, for an endpoint without a scheme (http:// or https:// decides over it)",
                  general="OTEL_EXPORTER_OTLP_INSECURE"),
 )  # fmt: skip
 

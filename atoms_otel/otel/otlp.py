@@ -7,6 +7,7 @@ what ``python -m atoms_otel env`` shows is what the exporter uses.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from atoms_otel.base.otlp import OtlpExport
 
@@ -24,7 +25,10 @@ def _grpc_kwargs(export: OtlpExport, endpoint: str, kwargs: dict[str, Any]) -> d
     import grpc  # type: ignore[import-untyped]  # the optional gRPC extra; only reached when a signal's protocol is grpc
 
     kwargs["headers"] = tuple(kwargs.pop("headers", {}).items()) or None
-    kwargs["insecure"] = export.insecure if export.insecure is not None else endpoint.startswith("http://")
+    # The specification: an http:// endpoint is plaintext and an https:// one TLS, over
+    # OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE, which applies only to an endpoint without a scheme; the
+    # settings accept no such endpoint, so the scheme decides (and the signal's CA is always used).
+    kwargs["insecure"] = urlsplit(endpoint).scheme.lower() == "http"
     kwargs["compression"] = {
         "gzip": grpc.Compression.Gzip,
         "deflate": grpc.Compression.Deflate,
