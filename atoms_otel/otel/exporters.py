@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -47,7 +47,8 @@ class ExporterDiagnostics(logging.Handler):
     our guard, with the exporter's latest reason in the message.
     """
 
-    _KINDS = (("span", "traces"), ("log", "logs"), ("metric", "metrics"))
+    # gRPC exporters say "Failed to export traces", HTTP ones log from "...trace_exporter".
+    _KINDS = (("span", "traces"), ("trace", "traces"), ("log", "logs"), ("metric", "metrics"))
     _GENERIC = ("due to timeout, max retries or shutdown", "Shutdown in progress", "already shutdown")
 
     def __init__(self) -> None:
@@ -69,8 +70,39 @@ class ExporterDiagnostics(logging.Handler):
     def last(self, signal: str) -> str:
         return self._last.get(signal, "")
 
+    def forget(self, signal: str) -> None:
+        """Drop ``signal``'s reason: its exporter recovered, or a new pipeline replaces it (a
+        reason quoting the previous endpoint would mislead)."""
+        self._last.pop(signal, None)
+
 
 exporter_diagnostics = ExporterDiagnostics()
+
+
+class _ReasonTap(logging.Filter):
+    """Shows each record of an SDK exporter logger to the diagnostics before that logger's own
+    filters run: the SDK's ``DuplicateFilter`` drops a "Failed to export %s" record that repeats
+    the previous one's template, so the traces failure right after a logs failure never reached a
+    handler, and its report said only "export failed". Lets every record through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exporter_diagnostics.emit(record)
+        return True
+
+
+_REASON_TAP: Final = _ReasonTap()
+
+
+def tap_exporter_loggers() -> None:
+    """Put the reason tap first on every SDK exporter logger that filters its records."""
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if (
+            name.startswith("opentelemetry.exporter")
+            and isinstance(logger, logging.Logger)
+            and logger.filters
+            and _REASON_TAP not in logger.filters
+        ):
+            logger.filters.insert(0, _REASON_TAP)
 
 
 class _Health:
@@ -82,6 +114,8 @@ class _Health:
         self.failing = False
         self.failures = 0
         self._lock = threading.Lock()
+        exporter_diagnostics.forget(signal)
+        tap_exporter_loggers()  # the exporter's module, hence its logger, is loaded by now
 
     def outcome(self, ok: bool, detail: str = "") -> None:
         with self._lock:
@@ -99,6 +133,7 @@ class _Health:
                 mask_url(detail or exporter_diagnostics.last(self.signal) or "export failed"),
             )
         elif ok and was_failing:
+            exporter_diagnostics.forget(self.signal)
             _logger.info("OTLP %s export to %s recovered", self.signal, self.destination)
 
 

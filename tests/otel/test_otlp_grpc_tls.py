@@ -14,6 +14,7 @@ import pytest
 import atoms_otel
 from atoms_otel import AdvancedOptions, Counter, get_logger
 from atoms_otel.base import guard as _guard
+from atoms_otel.otel.exporters import exporter_diagnostics
 from tests.support.otlp_grpc import OtlpGrpcReceiver, Pki, make_ca, make_pki
 
 pytestmark = pytest.mark.real
@@ -229,3 +230,22 @@ def test_an_http_endpoint_is_plaintext_whatever_insecure_says(clean_env: pytest.
         assert "is failing" not in stream.getvalue()
     finally:
         receiver.stop()
+
+
+def test_a_traces_failure_report_quotes_the_grpc_reason_of_this_pipeline(
+    clean_env: pytest.MonkeyPatch, tls_receiver: OtlpGrpcReceiver, pki: Pki, wrong_ca: Path
+) -> None:
+    """The gRPC exporter says "Failed to export traces ..., error code: ..." and the report carries
+    that reason; a later pipeline's report never quotes the earlier pipeline's endpoint."""
+    exporter_diagnostics.forget("traces")
+    variables = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": tls_receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(wrong_ca),
+    }
+    stream = _app(clean_env, variables)
+    (report,) = _failing(stream, "traces", tls_receiver.endpoint)
+    assert "error code: StatusCode.UNAVAILABLE" in report and "export failed" not in report
+    atoms_otel.shutdown()
+    assert exporter_diagnostics.last("traces")  # kept until something replaces the pipeline
+    atoms_otel.configure(service_name="next", advanced=AdvancedOptions(log_stream=io.StringIO()))
+    assert exporter_diagnostics.last("traces") == ""
