@@ -8,7 +8,7 @@ import pytest
 from opentelemetry import trace
 
 from atoms_otel import Counter, Gauge, Histogram, get_metrics_registry
-from atoms_otel.otel.metrics import instruments
+from atoms_otel.otel.metrics import BoundInstrument, instruments
 from atoms_otel.otel.metrics import metric as metric_module
 from atoms_otel.testing import CapturedTelemetry
 
@@ -265,3 +265,29 @@ def test_record_helpers_fill_the_preconfigured_series_through_children(
     assert registry.http_requests_total.labels("GET", "/items/{id}", "404") is (
         registry.http_requests_total.labels("GET", "/items/{id}", 404)
     )
+
+
+def test_a_bound_instrument_records_like_the_instrument_and_follows_reconfigure(
+    capture_telemetry: CapturedTelemetry,
+) -> None:
+    """BoundInstrument (semconv metrics: attributes that are not labels, any primitive value)
+    records what the instrument's own record()/add() would, into the current pipeline; values the
+    SDK refuses still reach the SDK's own checks (and are dropped there)."""
+    assert capture_telemetry.telemetry is not None
+    meter = capture_telemetry.telemetry.meter
+    histogram, counter = (
+        meter.create_histogram("bound.duration", unit="s"),
+        meter.create_counter("bound.count"),
+    )
+    attributes = {"http.request.method": "GET", "http.response.status_code": 200}
+    bound_h, bound_c = BoundInstrument(histogram, attributes), BoundInstrument(counter, attributes)
+    for value in (0.5, 0.25, -1.0, float("nan")):
+        bound_h.record(value)
+        bound_c.add(value)
+    (point,) = _points(capture_telemetry, "bound.duration")
+    assert dict(point.attributes) == attributes and point.count == 2 and point.sum == pytest.approx(0.75)
+    assert _points(capture_telemetry, "bound.count")[0].value == pytest.approx(0.75)
+    capture_telemetry.reconfigure(service_name="again")
+    bound_h.record(2.0)
+    (point,) = _points(capture_telemetry, "bound.duration")
+    assert point.count == 1 and point.sum == 2.0

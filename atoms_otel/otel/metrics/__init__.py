@@ -21,6 +21,7 @@ the only layer that touches the proxy instruments' SDK delegates.
 from __future__ import annotations
 
 from atoms_otel.otel.metrics.children import NO_EXEMPLAR as NO_EXEMPLAR
+from atoms_otel.otel.metrics.children import BoundInstrument as BoundInstrument
 from atoms_otel.otel.metrics.children import CounterChild as CounterChild
 from atoms_otel.otel.metrics.children import GaugeChild as GaugeChild
 from atoms_otel.otel.metrics.children import HistogramChild as HistogramChild

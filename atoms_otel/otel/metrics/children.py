@@ -12,7 +12,7 @@ every count. Histogram children record in the current context, so their exemplar
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
@@ -52,7 +52,14 @@ class Gauge(Protocol):
     def _read(self, key: SeriesKey) -> float: ...
 
 
-__all__ = ["NO_EXEMPLAR", "CounterChild", "GaugeChild", "HistogramChild", "ObservedCounterChild"]
+__all__ = [
+    "NO_EXEMPLAR",
+    "BoundInstrument",
+    "CounterChild",
+    "GaugeChild",
+    "HistogramChild",
+    "ObservedCounterChild",
+]
 
 # A context with no span (and not empty, so the SDK does not fall back to the current one): the
 # SDK samples no exemplar for a measurement recorded in it.
@@ -62,7 +69,7 @@ NO_EXEMPLAR: Final = otel_context.set_value("atoms_otel.no_exemplar", True, Cont
 class _Child:
     __slots__ = ("_attributes", "label_values")
 
-    def __init__(self, label_names: tuple[str, ...], values: tuple[str, ...]) -> None:
+    def __init__(self, label_names: tuple[str, ...], values: tuple[Any, ...]) -> None:
         self.label_values = values
         self._attributes = dict(zip(label_names, values, strict=True))
 
@@ -77,7 +84,7 @@ class _Recording(_Child):
 
     __slots__ = ("_bound", "_instrument", "_unbound")
 
-    def __init__(self, label_names: tuple[str, ...], values: tuple[str, ...], instrument: Any) -> None:
+    def __init__(self, label_names: tuple[str, ...], values: tuple[Any, ...], instrument: Any) -> None:
         super().__init__(label_names, values)
         self._instrument: Any = instrument  # the proxy: rebound in place by configure()
         self._bound: BoundSeries | None = None
@@ -160,6 +167,34 @@ class HistogramChild(_Recording):
             yield
         finally:
             self.observe(time.perf_counter() - start, exemplar=exemplar)
+
+
+class BoundInstrument(_Recording):
+    """An OpenTelemetry counter or histogram of the proxy meter, bound to one attribute set: for
+    instruments whose attributes are not Prometheus labels (the semantic-convention metrics).
+    ``record(value)`` (histogram) and ``add(amount)`` (counter) record in the current context,
+    like the instrument's own methods, with the bound children's cost."""
+
+    __slots__ = ()
+
+    def __init__(self, instrument: Any, attributes: Mapping[str, Any]) -> None:
+        super().__init__(tuple(attributes), tuple(attributes.values()), instrument)
+
+    def record(self, value: float) -> None:
+        real = self._instrument._real
+        bound = self._series(real) if accepts(value) else None
+        if bound is None:
+            real.record(value, self._attributes)
+        else:
+            bound.record(value, get_current())
+
+    def add(self, amount: float) -> None:
+        real = self._instrument._real
+        bound = self._series(real) if accepts(amount) else None
+        if bound is None:
+            real.add(amount, self._attributes)
+        else:
+            bound.record(amount, get_current())
 
 
 class GaugeChild(_Child):

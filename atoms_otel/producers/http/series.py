@@ -36,7 +36,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_SCHEME
 from opentelemetry.semconv.metrics.http_metrics import HTTP_SERVER_REQUEST_DURATION
 
 from atoms_otel.core.telemetry import Telemetry
-from atoms_otel.otel.metrics import DURATION_BUCKETS
+from atoms_otel.otel.metrics import DURATION_BUCKETS, BoundInstrument
 from atoms_otel.producers.http.routes import UNMATCHED
 
 __all__ = ["SemconvMetrics", "Series", "SeriesTable", "semconv_metrics"]
@@ -44,6 +44,8 @@ __all__ = ["SemconvMetrics", "Series", "SeriesTable", "semconv_metrics"]
 _MAX_SERIES: Final = 2000
 _MAX_ACTIVE_KEYS: Final = 64
 _ActiveKey = tuple[str, str]
+SeriesKey = tuple[str, str, int, str | None, str, str]
+"""(method, route template, status code, error.type, url.scheme, network.protocol.version)"""
 
 
 class SemconvMetrics:
@@ -115,19 +117,22 @@ def semconv_metrics(telemetry: Telemetry) -> SemconvMetrics | None:
 
 
 class Series:
-    """One series' bound children and semantic-convention attribute set."""
+    """One series' bound children, and its ``http.server.request.duration`` bound to its attributes."""
 
     __slots__ = ("duration", "requests", "semconv")
 
     def __init__(
-        self, telemetry: Telemetry, key: tuple[str, str, int, str | None, str, str], semconv: bool
+        self,
+        telemetry: Telemetry,
+        key: tuple[str, str, int, str | None, str, str],
+        semconv: SemconvMetrics | None,
     ) -> None:
         method, route, status, error_type, scheme, version = key
         metrics = telemetry.metrics
         self.requests = metrics.http_requests_total.labels(method, route, str(status))
         self.duration = metrics.http_request_duration_seconds.labels(method, route)
-        self.semconv: dict[str, Any] | None = None
-        if semconv:
+        self.semconv: BoundInstrument | None = None
+        if semconv is not None:
             attributes: dict[str, Any] = {HTTP_REQUEST_METHOD: method, URL_SCHEME: scheme}
             if status:
                 attributes[HTTP_RESPONSE_STATUS_CODE] = status
@@ -137,7 +142,7 @@ class Series:
                 attributes[ERROR_TYPE] = error_type
             if version:
                 attributes[NETWORK_PROTOCOL_VERSION] = version
-            self.semconv = attributes
+            self.semconv = BoundInstrument(semconv.duration, attributes)
 
 
 class SeriesTable:
@@ -150,10 +155,10 @@ class SeriesTable:
         self.semconv = semconv_metrics(telemetry)
         self._series: dict[tuple[Any, ...], Series] = {}
 
-    def get(self, key: tuple[str, str, int, str | None, str, str]) -> Series:
+    def get(self, key: SeriesKey) -> Series:
         series = self._series.get(key)
         if series is None:
-            series = Series(self.telemetry, key, self.semconv is not None)
+            series = Series(self.telemetry, key, self.semconv)
             if len(self._series) < _MAX_SERIES:
                 self._series[key] = series
         return series

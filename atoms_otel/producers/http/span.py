@@ -129,8 +129,8 @@ def finish_tracking(
     )
     series.requests.inc()  # an observed counter: a dictionary update now, read at collection
     series.duration.observe(duration)
-    if series.semconv is not None and table.semconv is not None:
-        table.semconv.duration.record(duration, series.semconv)
+    if series.semconv is not None:
+        series.semconv.record(duration)
     span = state.span
     if span is None or not owns_span or not span.is_recording():
         return
