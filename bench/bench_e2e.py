@@ -24,13 +24,16 @@ Besides wrk's figures the table gives the server's **CPU time per request** (use
 its threads, read from ``/proc`` around the measured run) and the part of it spent outside the
 event loop's thread. Requests/s depend on how much of a core the server gets while wrk and
 anything else on the machine run; CPU per request does much less, so on a shared machine compare
-that column.
+that column. A second table gives the server's garbage collections during the run (timed by a
+``gc.callbacks`` hook in the server): µs per request, the longest, and runs per 1000 requests.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import http.server
+import json
 import os
 import re
 import shutil
@@ -56,15 +59,63 @@ _SCENARIO_ENV = {
 _TICKS_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+class Collections:
+    """The garbage collector's runs in the measured window (a ``gc.callbacks`` hook in the server):
+    SIGUSR1 opens the window, a second SIGUSR1 closes it and writes the report to stderr (the
+    server exits by SIGTERM, re-raised after its graceful shutdown: nothing runs after it)."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self._started = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self.counting:
+            took = time.perf_counter() - self._started
+            self.runs[info["generation"]] += 1
+            self.seconds[info["generation"]] += took
+            self.longest = max(self.longest, took)
+
+    def toggle(self, *_: object) -> None:
+        if not self.counting:
+            self._reset()
+            self.counting = True
+            return
+        self.counting = False
+        report = {"runs": self.runs, "seconds": self.seconds, "longest": self.longest}
+        print("GC " + json.dumps(report), file=sys.stderr, flush=True)
+
+
 def serve(scenario: str, port: int) -> None:
     """The child: build the scenario's app and serve it until SIGTERM."""
     import uvicorn
 
+    collections = Collections()
+    gc.callbacks.append(collections)
+    signal.signal(signal.SIGUSR1, collections.toggle)
     sys.path.insert(0, str(_HERE))
     import bench_http
 
     app = bench_http.build_app("atoms" if scenario.startswith("atoms") else scenario)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+
+
+def gc_per_request(stderr: str, requests: int) -> dict[str, float]:
+    """The server's collections in the measured run: µs per request, the longest (ms), runs by
+    generation per 1000 requests."""
+    reports = [line[3:] for line in stderr.splitlines() if line.startswith("GC ")]
+    if not reports or requests <= 0:
+        return {}
+    found = json.loads(reports[-1])
+    per_1000 = {f"gc{g}_per_1000": runs / requests * 1000 for g, runs in enumerate(found["runs"])}
+    return {"gc_us": sum(found["seconds"]) / requests * 1e6, "gc_max_ms": found["longest"] * 1e3, **per_1000}
 
 
 class _Sink(http.server.BaseHTTPRequestHandler):
@@ -185,21 +236,28 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> dict[str, float]:
             "--latency",
             url,
         ]
+        server.send_signal(signal.SIGUSR1)  # the server starts counting collections
         before = thread_cpu_s(server.pid)
         report = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         after = thread_cpu_s(server.pid)
-        found = parse_wrk(report)
-        return {**found, **cpu_per_request(server.pid, before, after, int(found["requests"]))}
+        server.send_signal(signal.SIGUSR1)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
-            server.wait(timeout=15)
+            _, stderr = server.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-            server.wait()
+            _, stderr = server.communicate()
         if sink is not None:
             sink.shutdown()
             sink.server_close()
+    found = parse_wrk(report)
+    requests = int(found["requests"])
+    return {
+        **found,
+        **cpu_per_request(server.pid, before, after, requests),
+        **gc_per_request(stderr.decode(errors="replace"), requests),
+    }
 
 
 def _print_table(samples: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
@@ -234,8 +292,21 @@ def _print_table(samples: dict[str, list[dict[str, float]]], args: argparse.Name
         "CPU us/req: the server process's CPU time (user + system, all threads) over the requests wrk"
         " completed; threads: the part spent outside the event loop's thread (export, live view)."
     )
+    _print_collections(samples)
     if bare:
         print("targets: atoms req/s >= -15 % vs bare; atoms p99 <= 2x bare p99")
+
+
+def _print_collections(samples: dict[str, list[dict[str, float]]]) -> None:
+    keys = ("gc_us", "gc_max_ms", "gc0_per_1000", "gc1_per_1000", "gc2_per_1000")
+    print("\nthe server's garbage collections during the run (medians over passes):")
+    print(f"  {'scenario':<16} {'us/req':>7} {'longest ms':>11}   runs per 1000 requests, generation 0/1/2")
+    for s, runs in samples.items():
+        m = {k: statistics.median(r.get(k, float("nan")) for r in runs) for k in keys}
+        print(
+            f"  {s:<16} {m['gc_us']:>7.1f} {m['gc_max_ms']:>11.2f}   "
+            f"{m['gc0_per_1000']:.1f} / {m['gc1_per_1000']:.2f} / {m['gc2_per_1000']:.2f}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
