@@ -40,6 +40,23 @@ def test_a_span_with_nothing_to_clean_is_sent_as_it_is() -> None:
     assert scrubbed_span(span, None) is span
 
 
+def test_a_secret_key_among_plain_values_is_redacted() -> None:
+    """Only strings and numbers, one of them under a secret key: that value is redacted."""
+    span = _span({**SERVER_ATTRIBUTES, "http.request.header.authorization": "Bearer abc.def"})
+    cleaned = scrubbed_span(span, Scrubber())
+    assert dict(cleaned.attributes or {}) == {
+        **SERVER_ATTRIBUTES,
+        "http.request.header.authorization": REDACTED,
+    }
+
+
+def test_a_credential_in_url_query_among_plain_values_is_redacted() -> None:
+    """Only strings and numbers, no secret key: the token in url.query is found by its format."""
+    span = _span({**SERVER_ATTRIBUTES, "url.query": "token=tok-abc123&page=2"})
+    cleaned = scrubbed_span(span, Scrubber())
+    assert dict(cleaned.attributes or {}) == {**SERVER_ATTRIBUTES, "url.query": "token=[REDACTED]&page=2"}
+
+
 def test_secret_keys_text_credentials_and_lone_surrogates_are_cleaned_together() -> None:
     """A secret key, a credential in url.query and a lone surrogate in a string and in a tuple."""
     span = _span(
@@ -61,6 +78,13 @@ def test_secret_keys_text_credentials_and_lone_surrogates_are_cleaned_together()
         "tags": ("ok", "x\ufffdy"),
     }
     assert dict(span.attributes or {})["db.password"] == "hunter2"  # the original is not changed
+
+
+def test_a_lone_surrogate_inside_a_tuple_is_replaced() -> None:
+    """A sequence value is walked: its unencodable string is replaced, its other items kept."""
+    span = _span({**SERVER_ATTRIBUTES, "tags": ("ok", "x\udfffy")})
+    cleaned = scrubbed_span(span, Scrubber())
+    assert dict(cleaned.attributes or {}) == {**SERVER_ATTRIBUTES, "tags": ("ok", "x\ufffdy")}
 
 
 def test_without_a_scrubber_only_unencodable_text_changes() -> None:
