@@ -158,8 +158,33 @@ def _encodable_value(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_PLAIN: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def _clean(attributes: Mapping[str, Any], scrubber: Scrubber | None) -> Mapping[str, Any]:
-    """Secret keys redacted, free-text credentials redacted, every string encodable."""
+    """Secret keys redacted, free-text credentials redacted, every string encodable.
+
+    Runs on the export thread for every span and log record, holding the GIL the event loop
+    needs: one pass when every value is plain and no key is secret (a server span's usual
+    attributes), the general path otherwise."""
+    is_secret = scrubber.is_secret_key if scrubber is not None else None
+    copy: dict[str, Any] | None = None
+    for key in attributes:  # cheaper than .items() on the SDK's BoundedAttributes
+        value = attributes[key]
+        kind = type(value)
+        if kind not in _PLAIN or (is_secret is not None and (type(key) is not str or is_secret(key))):
+            return _clean_general(attributes, scrubber)
+        free_text = scrubber is not None and key in _TEXT_KEYS
+        if kind is str and (free_text or not value.isascii()):
+            new = encodable(scrubber.scrub_text(value) if free_text and scrubber is not None else value)
+            if new is not value:
+                if copy is None:
+                    copy = dict(attributes)
+                copy[key] = new
+    return attributes if copy is None else copy
+
+
+def _clean_general(attributes: Mapping[str, Any], scrubber: Scrubber | None) -> Mapping[str, Any]:
     result = scrubber.scrub_mapping(attributes) if scrubber is not None else attributes
     copy: dict[str, Any] | None = None
     for key, value in result.items():
@@ -181,13 +206,13 @@ def scrubbed_span(span: ReadableSpan, scrubber: Scrubber | None) -> ReadableSpan
     new_attributes = _clean(attributes, scrubber)
     events = span.events
     new_events: Sequence[Event] = events
-    if any(e.attributes and _clean(e.attributes, scrubber) is not e.attributes for e in events):
+    if events and any(e.attributes and _clean(e.attributes, scrubber) is not e.attributes for e in events):
         new_events = [
             Event(encodable(e.name), _clean(e.attributes or {}, scrubber), e.timestamp) for e in events
         ]
     links = span.links
     new_links: Sequence[Link] = links
-    if any(lk.attributes and _clean(lk.attributes, scrubber) is not lk.attributes for lk in links):
+    if links and any(lk.attributes and _clean(lk.attributes, scrubber) is not lk.attributes for lk in links):
         new_links = [Link(lk.context, _clean(lk.attributes or {}, scrubber)) for lk in links]
     name = encodable(span.name)
     if new_attributes is attributes and new_events is events and new_links is links and name is span.name:
