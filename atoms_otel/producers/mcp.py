@@ -62,6 +62,7 @@ from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, LogContext, mcp_to
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
+from atoms_otel.otel.metrics import BoundInstrument
 from atoms_otel.producers.http.state import STATE_KEY
 from atoms_otel.producers.instrument.tools import ToolCallRecorder
 from atoms_otel.producers.mcp_outcome import (
@@ -87,7 +88,7 @@ _TOOLS_CALL: Final = "tools/call"
 _EXECUTE_TOOL: Final = GenAiOperationNameValues.EXECUTE_TOOL.value
 _SESSION_STATE: Final = "atoms_otel.session"  # marks a connection whose session is timed
 _SESSION_BUCKETS: Final = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
-_MAX_LABEL_SETS: Final = 512  # cached metric attribute sets; past that, built per call
+_MAX_LABEL_SETS: Final = 512  # bound mcp.server.operation.duration series; past that, built per call
 _HTTP_LINK: Final = {"atoms_otel.link": "http.request"}
 _logger = get_logger("atoms_otel.mcp")
 
@@ -119,6 +120,13 @@ class McpTelemetryMiddleware:
         self.record_arguments = record_arguments
         self._tools = ToolCallRecorder(telemetry.metrics)
         self._operations = telemetry.metrics.mcp_server_operation_duration
+        self._operation_series: dict[tuple[Any, ...], BoundInstrument] = {}
+        # The registry's histogram, asked for again by its identity: the SDK hands back the same
+        # instrument (and the proxy meter rebinds it on re-configuration), here to bind per series.
+        ops = self._operations
+        self._operation_instrument = telemetry.metrics.meter.create_histogram(
+            ops.name, ops.unit, ops.description, explicit_bucket_boundaries_advisory=ops.buckets
+        )
         self._sessions = telemetry.metrics.histogram(
             MCP_SERVER_SESSION_DURATION,
             "MCP session duration in seconds as the server sees it, from initialize to close",
@@ -127,7 +135,6 @@ class McpTelemetryMiddleware:
             buckets=_SESSION_BUCKETS,
         )
         self._labels = ToolLabels(list_tools)
-        self._label_sets: dict[tuple[Any, ...], dict[str, str]] = {}
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
@@ -259,7 +266,7 @@ class McpTelemetryMiddleware:
             span = call.span
             if outcome is not None and span.is_recording():
                 self._fail_span(span, outcome)
-            self._operations.observe(duration, self._metric_labels(call, error, code))
+            self._record_operation(call, error, code, duration)
             span.end()
             if call.tool is None:
                 return
@@ -291,11 +298,13 @@ class McpTelemetryMiddleware:
         )
         span.set_status(Status(StatusCode.ERROR, description))
 
-    def _metric_labels(self, call: _Call, error: str | None, code: str | None) -> dict[str, str]:
+    def _record_operation(self, call: _Call, error: str | None, code: str | None, duration: float) -> None:
+        """``mcp.server.operation.duration``, through the series' bound instrument."""
         key = (call.method, call.tool, error, code, call.version, call.transport)
-        labels = self._label_sets.get(key)
-        if labels is not None:
-            return labels
+        series = self._operation_series.get(key)
+        if series is not None:
+            series.record(duration)
+            return
         labels = {MCP_METHOD_NAME: call.method}
         if call.tool is not None:
             labels[GEN_AI_TOOL_NAME] = call.tool
@@ -307,9 +316,11 @@ class McpTelemetryMiddleware:
         if call.version is not None:
             labels[MCP_PROTOCOL_VERSION] = call.version
         labels.update(call.transport)
-        if len(self._label_sets) < _MAX_LABEL_SETS:
-            self._label_sets[key] = labels
-        return labels
+        if len(self._operation_series) >= _MAX_LABEL_SETS:
+            self._operations.observe(duration, labels)
+            return
+        series = self._operation_series[key] = BoundInstrument(self._operation_instrument, labels)
+        series.record(duration)
 
     def _track_session(
         self, connection: Any, transport: tuple[tuple[str, str], ...], *, stateful: bool

@@ -224,3 +224,44 @@ def test_one_server_span_per_message_even_when_instrumented_twice(
 
     asyncio.run(run())
     assert len([s for s in capture_telemetry.spans if s.name == "tools/call add"]) == 1
+
+
+def test_operation_series_past_the_bound_are_recorded_the_same(
+    capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mcp.server.operation.duration series are bound once each; past the bound (here 1) they are
+    recorded through the histogram with the same attributes, values and exemplars."""
+    monkeypatch.setattr("atoms_otel.producers.mcp._MAX_LABEL_SETS", 1)
+    capture_telemetry.reconfigure()
+    server = instrument_mcp(semconv_server(), telemetry=capture_telemetry.telemetry)
+
+    async def run() -> None:
+        async with mcp.Client(server, mode="legacy") as client:
+            for _ in range(2):
+                await client.call_tool("add", {"a": 1, "b": 1})
+                await client.call_tool("leak", {"reason": "again"})
+
+    asyncio.run(run())
+    metric = capture_telemetry.metrics()[MCP_SERVER_OPERATION_DURATION]
+    points = {
+        (p.attributes[MCP_METHOD_NAME], p.attributes.get(GEN_AI_TOOL_NAME)): p
+        for p in metric.data.data_points
+    }
+    assert {key: p.count for key, p in points.items()} == {
+        ("initialize", None): 1,
+        ("notifications/initialized", None): 1,
+        ("tools/list", None): 1,
+        ("tools/call", "add"): 2,
+        ("tools/call", "leak"): 2,
+    }
+    assert dict(points[("tools/call", "leak")].attributes) == {
+        MCP_METHOD_NAME: "tools/call",
+        GEN_AI_TOOL_NAME: "leak",
+        GEN_AI_OPERATION_NAME: "execute_tool",
+        ERROR_TYPE: "tool_error",
+        MCP_PROTOCOL_VERSION: "2025-11-25",
+    }
+    spans = {s.name: s.context.trace_id for s in capture_telemetry.spans if s.kind is SpanKind.SERVER}
+    for (method, tool), point in points.items():
+        [exemplar] = {e.trace_id for e in point.exemplars} & {spans[f"{method} {tool}" if tool else method]}
+        assert exemplar
