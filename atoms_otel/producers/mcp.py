@@ -58,7 +58,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from atoms_otel.base import compat
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, LogContext, mcp_tool_call_var
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, mcp_tool_call_var
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
@@ -69,6 +69,7 @@ from atoms_otel.producers.mcp_outcome import (
     MAX_NAME,
     MCP_METHODS,
     OTHER,
+    LogFields,
     Outcome,
     ServedCall,
     ToolLabels,
@@ -76,6 +77,7 @@ from atoms_otel.producers.mcp_outcome import (
     capture_tool_errors,
     client_context,
     exception_outcome,
+    reset_log_fields,
     result_outcome,
     transport_attributes,
 )
@@ -91,6 +93,7 @@ _SESSION_BUCKETS: Final = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800
 _MAX_LABEL_SETS: Final = 512  # bound mcp.server.operation.duration series; past that, built per call
 _HTTP_LINK: Final = {"atoms_otel.link": "http.request"}
 _logger = get_logger("atoms_otel.mcp")
+_LogContext = tuple[str | None, str | None, str | None, str, str | None]  # LogFields.enter's arguments
 
 
 class _Call:
@@ -121,8 +124,7 @@ class McpTelemetryMiddleware:
         self._tools = ToolCallRecorder(telemetry.metrics)
         self._operations = telemetry.metrics.mcp_server_operation_duration
         self._operation_series: dict[tuple[Any, ...], BoundInstrument] = {}
-        # The registry's histogram, asked for again by its identity: the SDK hands back the same
-        # instrument (and the proxy meter rebinds it on re-configuration), here to bind per series.
+        # The registry's histogram asked for by its identity: the SDK returns that same instrument.
         ops = self._operations
         self._operation_instrument = telemetry.metrics.meter.create_histogram(
             ops.name, ops.unit, ops.description, explicit_bucket_boundaries_advisory=ops.buckets
@@ -135,6 +137,7 @@ class McpTelemetryMiddleware:
             buckets=_SESSION_BUCKETS,
         )
         self._labels = ToolLabels(list_tools)
+        self._log_fields = LogFields()
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
@@ -144,23 +147,22 @@ class McpTelemetryMiddleware:
             return await call_next(ctx)
         token = otel_context.attach(context)
         served = mcp_tool_call_var.set(call.served)
+        logged = self._log_fields.enter(*log_context)
         try:
-            with log_context:
-                try:
-                    result = await call_next(ctx)
-                except BaseException as exc:
-                    self._finish(call, exception_outcome(exc))
-                    raise
-                outcome = (
-                    result_outcome(result, call.tool, call.served) if call.method == _TOOLS_CALL else None
-                )
-                self._finish(call, outcome)
-                return result
+            try:
+                result = await call_next(ctx)
+            except BaseException as exc:
+                self._finish(call, exception_outcome(exc))
+                raise
+            outcome = result_outcome(result, call.tool, call.served) if call.method == _TOOLS_CALL else None
+            self._finish(call, outcome)
+            return result
         finally:
+            reset_log_fields(logged)
             mcp_tool_call_var.reset(served)
             otel_context.detach(token)
 
-    async def _start(self, ctx: Any) -> tuple[_Call, LogContext, otel_context.Context]:
+    async def _start(self, ctx: Any) -> tuple[_Call, _LogContext, otel_context.Context]:
         raw_method = str(ctx.method)
         method = raw_method if raw_method in MCP_METHODS else OTHER
         params = ctx.params
@@ -180,12 +182,12 @@ class McpTelemetryMiddleware:
         transport = transport_attributes(scope) if scope is not None else ()
         if method == "initialize" and connection is not None:
             self._track_session(connection, transport, stateful=request is None or session_id is not None)
-        log_context = LogContext(
-            correlation_id=getattr(state, "correlation_id", None) or None,
-            session_id=session_id,
-            request_path=scope.get("path") if isinstance(scope, Mapping) else None,
-            mcp_method=raw_method[:MAX_NAME],
-            **({"tool": target[:MAX_NAME]} if tool is not None and target is not None else {}),
+        log_context = (
+            getattr(state, "correlation_id", None) or None,
+            session_id,
+            scope.get("path") if isinstance(scope, Mapping) else None,
+            raw_method[:MAX_NAME],
+            target[:MAX_NAME] if tool is not None and target is not None else None,
         )
         parent = client_context(getattr(ctx, "meta", None))
         span = self._span(  # last: nothing after it may fail and leave the span open

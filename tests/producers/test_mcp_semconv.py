@@ -35,7 +35,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 from opentelemetry.semconv.attributes.network_attributes import NETWORK_PROTOCOL_NAME, NETWORK_TRANSPORT
 from opentelemetry.trace import SpanKind, StatusCode
 
-from atoms_otel import instrument_mcp
+from atoms_otel import LogContext, instrument_mcp
+from atoms_otel.base.context import current_context
 from atoms_otel.testing import CapturedTelemetry
 from tests.producers.test_mcp import build_server, call, mount
 from tests.support.server import serve
@@ -265,3 +266,22 @@ def test_operation_series_past_the_bound_are_recorded_the_same(
     for (method, tool), point in points.items():
         [exemplar] = {e.trace_id for e in point.exemplars} & {spans[f"{method} {tool}" if tool else method]}
         assert exemplar
+
+
+def test_tool_log_lines_merge_the_callers_log_context(capture_telemetry: CapturedTelemetry) -> None:
+    """A handler's log lines carry the caller's LogContext fields and the MCP ones (mcp_method,
+    tool); the caller's context is as it was once the call returns."""
+    capture_telemetry.reconfigure()
+    server = instrument_mcp(build_server(), telemetry=capture_telemetry.telemetry)
+
+    async def run() -> dict[str, Any]:
+        with LogContext(correlation_id="outer-1", tenant="acme"):
+            async with mcp.Client(server) as client:
+                await client.call_tool("add", {"a": 1, "b": 1})
+                return current_context()
+
+    after = asyncio.run(run())
+    [line] = [x for x in capture_telemetry.log_lines if x["message"] == "adding"]
+    assert (line["correlation_id"], line["tenant"]) == ("outer-1", "acme")
+    assert (line["mcp_method"], line["tool"]) == ("tools/call", "add")
+    assert after == {"correlation_id": "outer-1", "tenant": "acme"}
