@@ -58,16 +58,18 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from atoms_otel.base import compat
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, LogContext, mcp_tool_call_var
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, mcp_tool_call_var
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
+from atoms_otel.otel.metrics import BoundInstrument
 from atoms_otel.producers.http.state import STATE_KEY
 from atoms_otel.producers.instrument.tools import ToolCallRecorder
 from atoms_otel.producers.mcp_outcome import (
     MAX_NAME,
     MCP_METHODS,
     OTHER,
+    LogFields,
     Outcome,
     ServedCall,
     ToolLabels,
@@ -75,6 +77,7 @@ from atoms_otel.producers.mcp_outcome import (
     capture_tool_errors,
     client_context,
     exception_outcome,
+    reset_log_fields,
     result_outcome,
     transport_attributes,
 )
@@ -87,9 +90,10 @@ _TOOLS_CALL: Final = "tools/call"
 _EXECUTE_TOOL: Final = GenAiOperationNameValues.EXECUTE_TOOL.value
 _SESSION_STATE: Final = "atoms_otel.session"  # marks a connection whose session is timed
 _SESSION_BUCKETS: Final = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
-_MAX_LABEL_SETS: Final = 512  # cached metric attribute sets; past that, built per call
+_MAX_LABEL_SETS: Final = 512  # bound mcp.server.operation.duration series; past that, built per call
 _HTTP_LINK: Final = {"atoms_otel.link": "http.request"}
 _logger = get_logger("atoms_otel.mcp")
+_LogContext = tuple[str | None, str | None, str | None, str, str | None]  # LogFields.enter's arguments
 
 
 class _Call:
@@ -119,6 +123,12 @@ class McpTelemetryMiddleware:
         self.record_arguments = record_arguments
         self._tools = ToolCallRecorder(telemetry.metrics)
         self._operations = telemetry.metrics.mcp_server_operation_duration
+        self._operation_series: dict[tuple[Any, ...], BoundInstrument] = {}
+        # The registry's histogram asked for by its identity: the SDK returns that same instrument.
+        ops = self._operations
+        self._operation_instrument = telemetry.metrics.meter.create_histogram(
+            ops.name, ops.unit, ops.description, explicit_bucket_boundaries_advisory=ops.buckets
+        )
         self._sessions = telemetry.metrics.histogram(
             MCP_SERVER_SESSION_DURATION,
             "MCP session duration in seconds as the server sees it, from initialize to close",
@@ -127,7 +137,7 @@ class McpTelemetryMiddleware:
             buckets=_SESSION_BUCKETS,
         )
         self._labels = ToolLabels(list_tools)
-        self._label_sets: dict[tuple[Any, ...], dict[str, str]] = {}
+        self._log_fields = LogFields()
 
     async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
@@ -137,23 +147,22 @@ class McpTelemetryMiddleware:
             return await call_next(ctx)
         token = otel_context.attach(context)
         served = mcp_tool_call_var.set(call.served)
+        logged = self._log_fields.enter(*log_context)
         try:
-            with log_context:
-                try:
-                    result = await call_next(ctx)
-                except BaseException as exc:
-                    self._finish(call, exception_outcome(exc))
-                    raise
-                outcome = (
-                    result_outcome(result, call.tool, call.served) if call.method == _TOOLS_CALL else None
-                )
-                self._finish(call, outcome)
-                return result
+            try:
+                result = await call_next(ctx)
+            except BaseException as exc:
+                self._finish(call, exception_outcome(exc))
+                raise
+            outcome = result_outcome(result, call.tool, call.served) if call.method == _TOOLS_CALL else None
+            self._finish(call, outcome)
+            return result
         finally:
+            reset_log_fields(logged)
             mcp_tool_call_var.reset(served)
             otel_context.detach(token)
 
-    async def _start(self, ctx: Any) -> tuple[_Call, LogContext, otel_context.Context]:
+    async def _start(self, ctx: Any) -> tuple[_Call, _LogContext, otel_context.Context]:
         raw_method = str(ctx.method)
         method = raw_method if raw_method in MCP_METHODS else OTHER
         params = ctx.params
@@ -173,12 +182,12 @@ class McpTelemetryMiddleware:
         transport = transport_attributes(scope) if scope is not None else ()
         if method == "initialize" and connection is not None:
             self._track_session(connection, transport, stateful=request is None or session_id is not None)
-        log_context = LogContext(
-            correlation_id=getattr(state, "correlation_id", None) or None,
-            session_id=session_id,
-            request_path=scope.get("path") if isinstance(scope, Mapping) else None,
-            mcp_method=raw_method[:MAX_NAME],
-            **({"tool": target[:MAX_NAME]} if tool is not None and target is not None else {}),
+        log_context = (
+            getattr(state, "correlation_id", None) or None,
+            session_id,
+            scope.get("path") if isinstance(scope, Mapping) else None,
+            raw_method[:MAX_NAME],
+            target[:MAX_NAME] if tool is not None and target is not None else None,
         )
         parent = client_context(getattr(ctx, "meta", None))
         span = self._span(  # last: nothing after it may fail and leave the span open
@@ -259,7 +268,7 @@ class McpTelemetryMiddleware:
             span = call.span
             if outcome is not None and span.is_recording():
                 self._fail_span(span, outcome)
-            self._operations.observe(duration, self._metric_labels(call, error, code))
+            self._record_operation(call, error, code, duration)
             span.end()
             if call.tool is None:
                 return
@@ -291,11 +300,13 @@ class McpTelemetryMiddleware:
         )
         span.set_status(Status(StatusCode.ERROR, description))
 
-    def _metric_labels(self, call: _Call, error: str | None, code: str | None) -> dict[str, str]:
+    def _record_operation(self, call: _Call, error: str | None, code: str | None, duration: float) -> None:
+        """``mcp.server.operation.duration``, through the series' bound instrument."""
         key = (call.method, call.tool, error, code, call.version, call.transport)
-        labels = self._label_sets.get(key)
-        if labels is not None:
-            return labels
+        series = self._operation_series.get(key)
+        if series is not None:
+            series.record(duration)
+            return
         labels = {MCP_METHOD_NAME: call.method}
         if call.tool is not None:
             labels[GEN_AI_TOOL_NAME] = call.tool
@@ -307,9 +318,11 @@ class McpTelemetryMiddleware:
         if call.version is not None:
             labels[MCP_PROTOCOL_VERSION] = call.version
         labels.update(call.transport)
-        if len(self._label_sets) < _MAX_LABEL_SETS:
-            self._label_sets[key] = labels
-        return labels
+        if len(self._operation_series) >= _MAX_LABEL_SETS:
+            self._operations.observe(duration, labels)
+            return
+        series = self._operation_series[key] = BoundInstrument(self._operation_instrument, labels)
+        series.record(duration)
 
     def _track_session(
         self, connection: Any, transport: tuple[tuple[str, str], ...], *, stateful: bool

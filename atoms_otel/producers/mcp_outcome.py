@@ -1,5 +1,6 @@
 """What an MCP request was, in bounded labels, and how it ended, in ``error.type`` terms; plus the
-client's trace context from ``params._meta`` and the capture of a tool's exception.
+client's trace context from ``params._meta``, the capture of a tool's exception, and the log
+context the middleware sets around each handler.
 
 Shared by the MCP middleware (:mod:`atoms_otel.producers.mcp`) for the span and the metrics, so
 that ``error.type`` is the same value on both. The values (README "MCP"):
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -30,12 +32,20 @@ from opentelemetry.semconv.attributes.network_attributes import (
 from pydantic import ValidationError
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import McpToolCall, mcp_tool_call_var
+from atoms_otel.base.context import (
+    McpToolCall,
+    correlation_id_var,
+    extra_var,
+    mcp_tool_call_var,
+    request_path_var,
+    session_id_var,
+)
 from atoms_otel.base.semconv import exception_type
 
 __all__ = [
     "MCP_METHODS",
     "OTHER",
+    "LogFields",
     "Outcome",
     "ServedCall",
     "ToolLabels",
@@ -43,6 +53,7 @@ __all__ = [
     "capture_tool_errors",
     "client_context",
     "exception_outcome",
+    "reset_log_fields",
     "result_outcome",
     "transport_attributes",
 ]
@@ -67,6 +78,7 @@ MCP_METHODS: Final = frozenset(
 MAX_NAME: Final = 128  # the MCP spec's limit on a tool name; longer is never a label
 _UNLISTED_LIMIT: Final = 100  # a server that cannot list its tools: first names seen, then _OTHER
 _MAX_DESCRIPTION: Final = 256
+_MAX_FIELD_SETS: Final = 512  # cached mcp_method/tool field dicts; past that, built per message
 INVALID_PARAMS: Final = "-32602"  # JSON-RPC "Invalid params"
 ToolLister = Callable[[], Awaitable[Iterable[Any]]]
 
@@ -225,3 +237,47 @@ def capture_tool_errors(call_tool: Callable[..., Awaitable[Any]]) -> Callable[..
 
     call.atoms_otel = True  # type: ignore[attr-defined]
     return call
+
+
+Tokens = list[tuple[ContextVar[Any], Token[Any]]]
+
+
+class LogFields:
+    """The log context of one MCP message, set as ``LogContext`` would set it (the values given
+    win, ``None`` keeps the outer one, extra fields merge over the outer ones; all restored after)
+    but without building one per message: the ``mcp_method`` / ``tool`` fields of each pair are
+    one shared dict (never mutated; at most 512 pairs, past that built per message)."""
+
+    def __init__(self) -> None:
+        self._fields: dict[tuple[str, str | None], dict[str, str]] = {}
+
+    def enter(
+        self,
+        correlation_id: str | None,
+        session_id: str | None,
+        request_path: str | None,
+        method: str,
+        tool: str | None,
+    ) -> Tokens:
+        tokens: Tokens = []
+        if correlation_id is not None:
+            tokens.append((correlation_id_var, correlation_id_var.set(correlation_id)))
+        if session_id is not None:
+            tokens.append((session_id_var, session_id_var.set(session_id)))
+        if request_path is not None:
+            tokens.append((request_path_var, request_path_var.set(request_path)))
+        key = (method, tool)
+        fields = self._fields.get(key)
+        if fields is None:
+            fields = {"mcp_method": method} if tool is None else {"mcp_method": method, "tool": tool}
+            if len(self._fields) < _MAX_FIELD_SETS:
+                self._fields[key] = fields
+        outer = extra_var.get()
+        tokens.append((extra_var, extra_var.set({**outer, **fields} if outer else fields)))
+        return tokens
+
+
+def reset_log_fields(tokens: Tokens) -> None:
+    """Restore what :meth:`LogFields.enter` changed (in the context it was entered in)."""
+    for var, token in reversed(tokens):
+        var.reset(token)

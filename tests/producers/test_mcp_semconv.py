@@ -35,7 +35,8 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 from opentelemetry.semconv.attributes.network_attributes import NETWORK_PROTOCOL_NAME, NETWORK_TRANSPORT
 from opentelemetry.trace import SpanKind, StatusCode
 
-from atoms_otel import instrument_mcp
+from atoms_otel import LogContext, instrument_mcp
+from atoms_otel.base.context import current_context
 from atoms_otel.testing import CapturedTelemetry
 from tests.producers.test_mcp import build_server, call, mount
 from tests.support.server import serve
@@ -224,3 +225,63 @@ def test_one_server_span_per_message_even_when_instrumented_twice(
 
     asyncio.run(run())
     assert len([s for s in capture_telemetry.spans if s.name == "tools/call add"]) == 1
+
+
+def test_operation_series_past_the_bound_are_recorded_the_same(
+    capture_telemetry: CapturedTelemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mcp.server.operation.duration series are bound once each; past the bound (here 1) they are
+    recorded through the histogram with the same attributes, values and exemplars."""
+    monkeypatch.setattr("atoms_otel.producers.mcp._MAX_LABEL_SETS", 1)
+    capture_telemetry.reconfigure()
+    server = instrument_mcp(semconv_server(), telemetry=capture_telemetry.telemetry)
+
+    async def run() -> None:
+        async with mcp.Client(server, mode="legacy") as client:
+            for _ in range(2):
+                await client.call_tool("add", {"a": 1, "b": 1})
+                await client.call_tool("leak", {"reason": "again"})
+
+    asyncio.run(run())
+    metric = capture_telemetry.metrics()[MCP_SERVER_OPERATION_DURATION]
+    points = {
+        (p.attributes[MCP_METHOD_NAME], p.attributes.get(GEN_AI_TOOL_NAME)): p
+        for p in metric.data.data_points
+    }
+    assert {key: p.count for key, p in points.items()} == {
+        ("initialize", None): 1,
+        ("notifications/initialized", None): 1,
+        ("tools/list", None): 1,
+        ("tools/call", "add"): 2,
+        ("tools/call", "leak"): 2,
+    }
+    assert dict(points[("tools/call", "leak")].attributes) == {
+        MCP_METHOD_NAME: "tools/call",
+        GEN_AI_TOOL_NAME: "leak",
+        GEN_AI_OPERATION_NAME: "execute_tool",
+        ERROR_TYPE: "tool_error",
+        MCP_PROTOCOL_VERSION: "2025-11-25",
+    }
+    spans = {s.name: s.context.trace_id for s in capture_telemetry.spans if s.kind is SpanKind.SERVER}
+    for (method, tool), point in points.items():
+        [exemplar] = {e.trace_id for e in point.exemplars} & {spans[f"{method} {tool}" if tool else method]}
+        assert exemplar
+
+
+def test_tool_log_lines_merge_the_callers_log_context(capture_telemetry: CapturedTelemetry) -> None:
+    """A handler's log lines carry the caller's LogContext fields and the MCP ones (mcp_method,
+    tool); the caller's context is as it was once the call returns."""
+    capture_telemetry.reconfigure()
+    server = instrument_mcp(build_server(), telemetry=capture_telemetry.telemetry)
+
+    async def run() -> dict[str, Any]:
+        with LogContext(correlation_id="outer-1", tenant="acme"):
+            async with mcp.Client(server) as client:
+                await client.call_tool("add", {"a": 1, "b": 1})
+                return current_context()
+
+    after = asyncio.run(run())
+    [line] = [x for x in capture_telemetry.log_lines if x["message"] == "adding"]
+    assert (line["correlation_id"], line["tenant"]) == ("outer-1", "acme")
+    assert (line["mcp_method"], line["tool"]) == ("tools/call", "add")
+    assert after == {"correlation_id": "outer-1", "tenant": "acme"}
