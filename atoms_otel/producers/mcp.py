@@ -124,11 +124,6 @@ class McpTelemetryMiddleware:
         self._tools = ToolCallRecorder(telemetry.metrics)
         self._operations = telemetry.metrics.mcp_server_operation_duration
         self._operation_series: dict[tuple[Any, ...], BoundInstrument] = {}
-        # The registry's histogram asked for by its identity: the SDK returns that same instrument.
-        ops = self._operations
-        self._operation_instrument = telemetry.metrics.meter.create_histogram(
-            ops.name, ops.unit, ops.description, explicit_bucket_boundaries_advisory=ops.buckets
-        )
         self._sessions = telemetry.metrics.histogram(
             MCP_SERVER_SESSION_DURATION,
             "MCP session duration in seconds as the server sees it, from initialize to close",
@@ -321,7 +316,7 @@ class McpTelemetryMiddleware:
         if len(self._operation_series) >= _MAX_LABEL_SETS:
             self._operations.observe(duration, labels)
             return
-        series = self._operation_series[key] = BoundInstrument(self._operation_instrument, labels)
+        series = self._operation_series[key] = self._operations.bind(labels)
         series.record(duration)
 
     def _track_session(

@@ -291,3 +291,14 @@ def test_a_bound_instrument_records_like_the_instrument_and_follows_reconfigure(
     bound_h.record(2.0)
     (point,) = _points(capture_telemetry, "bound.duration")
     assert point.count == 1 and point.sum == 2.0
+
+
+def test_histogram_bind_records_as_observe_with_labels(capture_telemetry: CapturedTelemetry) -> None:
+    """Histogram.bind(labels).record(v) gives the series observe(v, labels) gives, undeclared
+    labels dropped the same way."""
+    latency = Histogram("bind_latency", "Latency", unit="s", labels=("route",))
+    bound = latency.bind({"route": "/a", "extra": "x"})
+    bound.record(0.5)
+    latency.observe(0.25, {"route": "/a", "extra": "x"})
+    (point,) = _points(capture_telemetry, "bind_latency")
+    assert dict(point.attributes) == {"route": "/a"} and point.count == 2 and point.sum == pytest.approx(0.75)

@@ -16,7 +16,13 @@ from typing import Any, Final
 from opentelemetry import metrics as metrics_api
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.otel.metrics.children import CounterChild, GaugeChild, HistogramChild, ObservedCounterChild
+from atoms_otel.otel.metrics.children import (
+    BoundInstrument,
+    CounterChild,
+    GaugeChild,
+    HistogramChild,
+    ObservedCounterChild,
+)
 from atoms_otel.otel.metrics.metric import Registry, _Metric
 from atoms_otel.otel.metrics.naming import DURATION_BUCKETS, Labels
 
@@ -158,6 +164,13 @@ class Histogram(_Metric[HistogramChild]):
         if declared is not None and labels is not None and not declared.issuperset(labels):
             labels = self._labels(labels)
         self._instrument._real.record(value, labels)
+
+    def bind(self, labels: Labels) -> BoundInstrument:
+        """This histogram bound to ``labels`` as ``observe(value, labels)`` would record them (the
+        undeclared ones dropped), with values of any attribute type: ``record(value)`` at a
+        child's cost. For label sets built per call (semantic-convention attributes) and cached
+        by the caller, who bounds how many it keeps."""
+        return BoundInstrument(self._instrument, self._labels(labels) or {})
 
     @contextmanager
     def time(self, labels: Labels | None = None) -> Iterator[None]:
