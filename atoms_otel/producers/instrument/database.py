@@ -43,6 +43,7 @@ class _DatabaseProbe:
         self.attributes = {DB_SYSTEM_NAME: system, DB_OPERATION_NAME: operation}
         if table:
             self.attributes[DB_COLLECTION_NAME] = table
+        self.semconv_success = self.semconv_duration.bind(self.attributes)  # the common series, bound once
         # Whether db.client.operation.duration is recorded, per configuration: one tuple, replaced whole.
         self._semconv: tuple[Configuration | None, bool] = (None, False)
 
@@ -69,8 +70,10 @@ class _DatabaseProbe:
         self.queries.labels(self.operation, self.table, status).inc()
         self.durations.labels(self.operation, self.table).observe(duration)
         if self._semconv_on():
-            attributes = {**self.attributes, ERROR_TYPE: error_type} if error_type else self.attributes
-            self.semconv_duration.observe(duration, attributes)
+            if error_type:
+                self.semconv_duration.observe(duration, {**self.attributes, ERROR_TYPE: error_type})
+            else:
+                self.semconv_success.record(duration)
 
     def done(self, call: SpanCall, result: Any) -> None:
         try:
