@@ -165,6 +165,8 @@ def bind_series(instrument: Any, attributes: Mapping[str, Any]) -> BoundSeries |
     if _sdk_hash_attributes is None or not plain:
         return None
     try:
+        if not instrument._is_enabled():  # a meter turned off by a configurator: the SDK's own path
+            return None
         consumer = instrument._measurement_consumer
         storages = consumer._reader_storages
         sample = consumer._sdk_config.exemplar_filter

@@ -127,3 +127,18 @@ def test_the_cardinality_limit_sends_later_series_to_overflow_as_the_sdk_does() 
 def test_accepts_only_what_the_sdk_records_without_a_warning() -> None:
     assert compat.accepts(0) and compat.accepts(2.5)
     assert not compat.accepts(-1) and not compat.accepts(math.inf) and not compat.accepts(math.nan)
+
+
+def test_a_disabled_meter_is_never_bound_and_a_binding_stops_when_it_is_disabled() -> None:
+    """A meter turned off by the SDK's meter configurator records nothing through a binding:
+    bind_series refuses it, and a series bound before the switch is no longer valid."""
+    from opentelemetry.sdk.metrics._internal import _disable_meter_configurator
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    histogram = provider.get_meter("t").create_histogram("h")
+    series = compat.bind_series(histogram, {"k": "v"})
+    assert series is not None and series.valid_for(histogram)
+    provider._set_meter_configurator(meter_configurator=_disable_meter_configurator)
+    assert not series.valid_for(histogram)
+    assert compat.bind_series(histogram, {"k": "v"}) is None
