@@ -123,6 +123,23 @@ def _one(
     return option.default, "default"
 
 
+def _schemeless_problems(
+    values: Mapping[str, Any], sources: Mapping[str, str], exports: Mapping[str, OtlpExport]
+) -> list[str]:
+    """A ``host:port`` endpoint (no scheme) serves only signals exported by gRPC."""
+    problems = []
+    for signal, export in exports.items():
+        name = f"otlp_{signal}_endpoint" if values.get(f"otlp_{signal}_endpoint") else "otlp_endpoint"
+        endpoint = values.get(name)
+        if endpoint and not p.has_scheme(endpoint) and export.protocol != "grpc":
+            where = sources.get(name, name)
+            problems.append(
+                f"{where}={endpoint!r}: an endpoint without http:// or https:// is for OTLP/gRPC only; "
+                f"{signal} are exported with {export.protocol}"
+            )
+    return problems
+
+
 def resolve_exports(
     values: Mapping[str, Any], sources: Mapping[str, str], environ: Mapping[str, str]
 ) -> tuple[dict[str, OtlpExport], list[str]]:
@@ -144,6 +161,7 @@ def resolve_exports(
         if (chosen["client_key"] is None) != (chosen["client_certificate"] is None):
             half_tls.append(signal)
         exports[signal] = OtlpExport(signal=signal, **chosen, sources=where)
+    problems += _schemeless_problems(values, sources, exports)
     if half_tls:
         problems.append(
             f"mTLS for {', '.join(half_tls)} needs both OTEL_EXPORTER_OTLP[_<SIGNAL>]_CLIENT_KEY "

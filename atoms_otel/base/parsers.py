@@ -193,6 +193,28 @@ def url(*, schemes: tuple[str, ...] = ("http", "https")) -> Callable[[Any], str 
     return parse
 
 
+def endpoint() -> Callable[[Any], str | None]:
+    """An OTLP endpoint: an absolute http(s) URL, or ``host:port`` without a scheme, which only
+    OTLP/gRPC accepts (TLS unless ``OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE=true``, per the spec)."""
+    absolute = url()
+
+    def parse(value: Any) -> str | None:
+        raw = text(value)
+        if raw and "://" not in raw:
+            host, separator, port = raw.rpartition(":")
+            if separator and host and port.isdigit() and "/" not in raw:
+                return raw
+            raise Invalid("expected an absolute http or https URL, or host:port (gRPC only)")
+        return absolute(raw)
+
+    return parse
+
+
+def has_scheme(endpoint: str) -> bool:
+    """Whether an endpoint :func:`endpoint` accepted is a URL (else ``host:port``)."""
+    return "://" in endpoint
+
+
 def url_template(placeholder: str) -> Callable[[Any], str | None]:
     """An absolute http(s) URL containing ``placeholder`` (e.g. ``{trace_id}``), replaced later."""
     absolute = url()

@@ -88,19 +88,19 @@ class Settings:
         doc="extra resource attributes, ``k=v,k2=v2`` (percent-decoded)",
     )  # fmt: skip
     otlp_endpoint: str | None = setting(
-        "OTEL_EXPORTER_OTLP_ENDPOINT", parse=p.url(), default=None,
-        doc="base URL of an OTLP collector; ``/v1/{traces,metrics,logs}`` appended for HTTP",
+        "OTEL_EXPORTER_OTLP_ENDPOINT", parse=p.endpoint(), default=None,
+        doc="OTLP collector base URL (``/v1/<signal>`` appended for HTTP), or ``host:port`` for gRPC",
     )  # fmt: skip
     otlp_traces_endpoint: str | None = setting(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse=p.url(), default=None, argument=False,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse=p.endpoint(), default=None, argument=False,
         doc="the traces endpoint, used as given",
     )  # fmt: skip
     otlp_metrics_endpoint: str | None = setting(
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", parse=p.url(), default=None, argument=False,
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", parse=p.endpoint(), default=None, argument=False,
         doc="the metrics endpoint, used as given",
     )  # fmt: skip
     otlp_logs_endpoint: str | None = setting(
-        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", parse=p.url(), default=None, argument=False,
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", parse=p.endpoint(), default=None, argument=False,
         doc="the logs endpoint, used as given",
     )  # fmt: skip
     otlp_protocol: str = setting(

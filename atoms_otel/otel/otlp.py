@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from atoms_otel.base.otlp import OtlpExport
+from atoms_otel.base.parsers import has_scheme
 
 __all__ = ["otlp_exporter_kwargs"]
 
@@ -25,10 +26,12 @@ def _grpc_kwargs(export: OtlpExport, endpoint: str, kwargs: dict[str, Any]) -> d
     import grpc  # type: ignore[import-untyped]  # the optional gRPC extra; only reached when a signal's protocol is grpc
 
     kwargs["headers"] = tuple(kwargs.pop("headers", {}).items()) or None
-    # The specification: an http:// endpoint is plaintext and an https:// one TLS, over
-    # OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE, which applies only to an endpoint without a scheme; the
-    # settings accept no such endpoint, so the scheme decides (and the signal's CA is always used).
-    kwargs["insecure"] = urlsplit(endpoint).scheme.lower() == "http"
+    # The specification: an http:// endpoint is plaintext and an https:// one TLS, whatever
+    # OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE says; it decides only for a host:port endpoint.
+    if has_scheme(endpoint):
+        kwargs["insecure"] = urlsplit(endpoint).scheme.lower() == "http"
+    else:
+        kwargs["insecure"] = bool(export.insecure)
     kwargs["compression"] = {
         "gzip": grpc.Compression.Gzip,
         "deflate": grpc.Compression.Deflate,

@@ -232,6 +232,54 @@ def test_an_http_endpoint_is_plaintext_whatever_insecure_says(clean_env: pytest.
         receiver.stop()
 
 
+def test_a_host_port_endpoint_is_tls_unless_insecure_says_otherwise(
+    clean_env: pytest.MonkeyPatch, tls_receiver: OtlpGrpcReceiver, pki: Pki
+) -> None:
+    """The spec: for an endpoint without a scheme, OTEL_EXPORTER_OTLP_INSECURE decides. Unset, it
+    is TLS (verified with the CA); true, plaintext to a plaintext receiver; false against that
+    receiver, the handshake fails and is reported."""
+    host_port = f"127.0.0.1:{tls_receiver.port}"
+    stream = _app(
+        clean_env, {"OTEL_EXPORTER_OTLP_ENDPOINT": host_port, "OTEL_EXPORTER_OTLP_CERTIFICATE": str(pki.ca)}
+    )
+    assert tls_receiver.wait_for("traces", "checkout").resource("service.name") == "tls-service"
+    assert "is failing" not in stream.getvalue()
+    atoms_otel.shutdown()
+    plain = OtlpGrpcReceiver()
+    try:
+        stream = _app(
+            clean_env,
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": f"127.0.0.1:{plain.port}", "OTEL_EXPORTER_OTLP_INSECURE": "true"},
+        )
+        assert plain.wait_for("traces", "checkout").resource("service.name") == "tls-service"
+        assert "is failing" not in stream.getvalue()
+        atoms_otel.shutdown()
+        stream = _app(
+            clean_env,
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"127.0.0.1:{plain.port}",
+                "OTEL_EXPORTER_OTLP_INSECURE": "false",
+            },
+        )
+        assert _failing(stream, "traces", f"127.0.0.1:{plain.port}")
+    finally:
+        plain.stop()
+
+
+def test_a_host_port_endpoint_is_refused_for_http_protobuf(clean_env: pytest.MonkeyPatch) -> None:
+    """OTLP/HTTP needs a URL: configure() fails naming the variable and the signal's protocol."""
+    clean_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")
+    clean_env.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")
+    with pytest.raises(atoms_otel.ConfigurationError) as raised:
+        atoms_otel.configure(service_name="tls-service", advanced=AdvancedOptions(log_stream=io.StringIO()))
+    message = str(raised.value)
+    assert (
+        "OTEL_EXPORTER_OTLP_ENDPOINT='127.0.0.1:4317'" in message
+        and "logs are exported with http/protobuf" in message
+    )
+    assert "traces are exported" not in message  # gRPC signals take it
+
+
 def test_a_traces_failure_report_quotes_the_grpc_reason_of_this_pipeline(
     clean_env: pytest.MonkeyPatch, tls_receiver: OtlpGrpcReceiver, pki: Pki, wrong_ca: Path
 ) -> None:
