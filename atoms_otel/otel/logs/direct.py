@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import IO, Any, Final
 
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import SpanContext
+
 from atoms_otel.base.context import extra_var
 from atoms_otel.otel.logs.bridge import OTelLogHandler
 from atoms_otel.otel.logs.format import StructuredFormatter
@@ -82,8 +85,10 @@ class LineTap(logging.Handler, ABC):
         name: str,
         message: str,
         fields: Mapping[str, Any] | None,
+        span_context: SpanContext,
     ) -> None:
-        """Keep one line (never raise: called on the caller's thread)."""
+        """Keep one line (never raise: called on the caller's thread); ``span_context`` is the
+        current span's, read once for every handler of the line."""
 
 
 Target = JsonLineHandler | OTelLogHandler | LineTap
@@ -159,6 +164,7 @@ def write_direct(
         return
     created = time.time()
     levelname = logging.getLevelName(level)
+    span_context = trace_api.get_current_span().get_span_context()  # once, for every handler
     context_extra = extra_var.get()
     if context_extra:  # the LogContext extras first, the call's fields over them (as record_extras)
         fields = {**context_extra, **fields} if fields else dict(context_extra)
@@ -166,12 +172,13 @@ def write_direct(
         try:
             kind = type(handler)  # one of our three kinds: direct_targets checked
             if kind is JsonLineHandler:
-                handler.write_line(_line(handler, created, levelname, name, msg, args, fields))  # type: ignore[union-attr, arg-type]
+                line = _line(handler, created, levelname, name, msg, args, fields, span_context)  # type: ignore[arg-type]
+                handler.write_line(line)  # type: ignore[union-attr]
             elif kind is OTelLogHandler:
                 where = caller(sys._getframe(1), stacklevel + 1)
                 handler.emit_fields(name, level, created, _message(msg, args), fields, where)  # type: ignore[union-attr]
             else:
-                handler.take(created, level, levelname, name, _message(msg, args), fields)  # type: ignore[union-attr]
+                handler.take(created, level, levelname, name, _message(msg, args), fields, span_context)  # type: ignore[union-attr]
         except RecursionError:  # as Handler.emit
             raise
         except Exception:
@@ -186,11 +193,15 @@ def _line(
     msg: object,
     args: tuple[object, ...],
     fields: Mapping[str, Any] | None,
+    span_context: SpanContext,
 ) -> str:
     formatter: StructuredFormatter = handler.formatter  # type: ignore[assignment]
     try:
         template = not args and type(msg) is str
-        entry = formatter.entry(created, levelname, name, _message(msg, args), fields, template=template)
+        message = _message(msg, args)
+        entry = formatter.entry(
+            created, levelname, name, message, fields, template=template, span_context=span_context
+        )
         return formatter.render(entry)
     except Exception as exc:  # a value that cannot be rendered must not lose the line
         return formatter.fallback(created, levelname, name, msg, exc)

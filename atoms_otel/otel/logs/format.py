@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from opentelemetry import trace as trace_api
+from opentelemetry.trace import SpanContext
 
 try:  # optional: the same line, ~4x faster to encode; without it the stdlib json module writes it
     import orjson
@@ -206,9 +207,11 @@ class StructuredFormatter(logging.Formatter):
         extras: Mapping[str, Any] | None,
         *,
         template: bool = False,
+        span_context: SpanContext | None = None,
     ) -> dict[str, Any]:
         """The line as one dict, without ``exception``/``stack``. ``template``: ``message`` is a
-        literal from the code (no %-args), so its scrubbed form may be cached."""
+        literal from the code (no %-args), so its scrubbed form may be cached; ``span_context``:
+        the current span's, when the caller has read it already."""
         scrubber = scrubbing.active_scrubber()
         if scrubber is not None:
             message = _scrub_template(scrubber, message) if template else scrubber.scrub_text(message)
@@ -222,7 +225,8 @@ class StructuredFormatter(logging.Formatter):
             value = var.get()
             if value is not None:
                 entry[field] = value
-        span_context = trace_api.get_current_span().get_span_context()
+        if span_context is None:
+            span_context = trace_api.get_current_span().get_span_context()
         if span_context.is_valid:
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final, NamedTuple
 
 from opentelemetry import trace as trace_api
+from opentelemetry.trace import SpanContext
 
 from atoms_otel.base import guard as _guard
 from atoms_otel.base.context import CONTEXT_ATTRIBUTES
@@ -183,9 +184,10 @@ class ExplorerLogHandler(LineTap):
         name: str,
         message: str,
         fields: Mapping[str, Any] | None,
+        span_context: SpanContext,
     ) -> None:
         try:
-            self._keep(created, level, levelname, name, message, _bounded_fields(fields), None)
+            self._keep(created, level, levelname, name, message, _bounded_fields(fields), None, span_context)
         except Exception as exc:
             _guard.report_internal_error("explorer log handler", exc)
 
@@ -198,9 +200,12 @@ class ExplorerLogHandler(LineTap):
         message: str,
         fields: dict[str, Any] | None,
         exception: dict[str, Any] | None,
+        context: SpanContext | None = None,
     ) -> None:
-        """Append one line, with the current trace and request context."""
-        context = trace_api.get_current_span().get_span_context()
+        """Append one line, with the current trace (``context`` if the caller read it) and request
+        context."""
+        if context is None:
+            context = trace_api.get_current_span().get_span_context()
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + "…"
         context_values = (_CORRELATION.get(), _USER.get(), _SESSION.get(), _PATH.get())
