@@ -30,6 +30,7 @@ import timeit
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench_http import _drive  # the same in-process ASGI driver (bench/ is on sys.path when run)
 from opentelemetry import context, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import (
@@ -140,35 +141,10 @@ class _Discard(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-async def _drive(app: Any, count: int) -> float:
-    """µs per request for ``count`` GET /items/{id} through the ASGI app."""
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
+async def _timed(app: Any, count: int) -> float:
+    """µs per request for ``count`` GET /items/{id} through the ASGI app (bench_http's driver)."""
     start = time.perf_counter()
-    for n in range(count):
-        path = f"/items/{n}"
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"bench")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
-        await app(scope, receive, send)
-    sent.clear()
+    await _drive(app, count, 0)
     return (time.perf_counter() - start) / count * 1e6
 
 
@@ -194,14 +170,14 @@ def requests(count: int, rounds: int) -> dict[str, list[float]]:
         )
 
     configure("always_off", app=app)
-    asyncio.run(_drive(app, count))  # warm-up
+    asyncio.run(_timed(app, count))  # warm-up
     samples: dict[str, list[float]] = {"always_off": [], "trace_based": []}
     for index in range(rounds):
         order = list(samples) if index % 2 == 0 else list(reversed(samples))
         for choice in order:
             configure(choice)
-            asyncio.run(_drive(app, count // 10))  # the new pipeline's first series
-            samples[choice].append(asyncio.run(_drive(app, count)))
+            asyncio.run(_timed(app, count // 10))  # the new pipeline's first series
+            samples[choice].append(asyncio.run(_timed(app, count)))
     return samples
 
 
