@@ -8,6 +8,7 @@ and the JSON formatter, read these on every span and log line.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final
@@ -15,6 +16,7 @@ from typing import Any, Final
 __all__ = [
     "CONTEXT_ATTRIBUTES",
     "CORRELATION_ID_ATTRIBUTE",
+    "ContextTokens",
     "LogContext",
     "McpToolCall",
     "clear_context",
@@ -25,6 +27,8 @@ __all__ = [
     "get_user_id",
     "mcp_tool_call_var",
     "new_correlation_id",
+    "reset_context",
+    "set_context",
     "set_correlation_id",
     "set_request_path",
     "set_session_id",
@@ -116,6 +120,37 @@ def current_context() -> dict[str, Any]:
     return result
 
 
+ContextTokens = list[tuple[ContextVar[Any], Token[Any]]]
+"""What :func:`set_context` changed, for :func:`reset_context`."""
+
+
+def set_context(values: Mapping[str, Any], extra: dict[str, Any] | None) -> ContextTokens:
+    """Set the context as ``LogContext`` does: each known field of ``values`` (``correlation_id``,
+    ``user_id``, ``session_id``, ``request_path``) that is not None, and ``extra`` merged over the
+    outer extra fields (``extra`` itself when there are none: the values set are never mutated).
+    Returns the tokens :func:`reset_context` restores."""
+    tokens: ContextTokens = []
+    for field, value in values.items():
+        if value is not None:
+            var = _VARS[field]
+            tokens.append((var, var.set(value)))
+    if extra:
+        outer = extra_var.get()
+        tokens.append((extra_var, extra_var.set({**outer, **extra} if outer else extra)))
+    return tokens
+
+
+def reset_context(tokens: ContextTokens) -> None:
+    """Restore what :func:`set_context` changed, newest first."""
+    for var, token in reversed(tokens):
+        try:
+            var.reset(token)
+        except ValueError:
+            # Reset in another context than it was set in (e.g. a generator resumed elsewhere):
+            # setting back the previous value is the closest correct outcome.
+            var.set(token.old_value if token.old_value is not Token.MISSING else None)
+
+
 def clear_context() -> None:
     """Unset every context value in the current context (tests and worker loops use this)."""
     for _, _, var in CONTEXT_ATTRIBUTES:
@@ -154,20 +189,12 @@ class LogContext:
             "request_path": request_path,
         }
         self._extra = extra
-        self._tokens: list[tuple[ContextVar[Any], Token[Any]]] | None = None
+        self._tokens: ContextTokens | None = None
 
     def __enter__(self) -> LogContext:
         if self._tokens is not None:
             raise RuntimeError("this LogContext is already active; create a new one to nest")
-        tokens: list[tuple[ContextVar[Any], Token[Any]]] = []
-        for field, value in self._values.items():
-            if value is not None:
-                var = _VARS[field]
-                tokens.append((var, var.set(value)))
-        if self._extra:
-            merged = {**(extra_var.get() or {}), **self._extra}
-            tokens.append((extra_var, extra_var.set(merged)))
-        self._tokens = tokens
+        self._tokens = set_context(self._values, self._extra)
         return self
 
     def __exit__(
@@ -177,13 +204,7 @@ class LogContext:
         tb: TracebackType | None,
     ) -> None:
         tokens, self._tokens = self._tokens or [], None
-        for var, token in reversed(tokens):
-            try:
-                var.reset(token)
-            except ValueError:
-                # Exited in another context than it was entered in (e.g. a generator resumed
-                # elsewhere): setting back the previous value is the closest correct outcome.
-                var.set(token.old_value if token.old_value is not Token.MISSING else None)
+        reset_context(tokens)
 
     async def __aenter__(self) -> LogContext:
         return self.__enter__()

@@ -58,7 +58,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from atoms_otel.base import compat
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, mcp_tool_call_var
+from atoms_otel.base.context import CORRELATION_ID_ATTRIBUTE, mcp_tool_call_var, reset_context
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.otel.logs import get_logger
@@ -77,7 +77,6 @@ from atoms_otel.producers.mcp_outcome import (
     capture_tool_errors,
     client_context,
     exception_outcome,
-    reset_log_fields,
     result_outcome,
     transport_attributes,
 )
@@ -153,7 +152,7 @@ class McpTelemetryMiddleware:
             self._finish(call, outcome)
             return result
         finally:
-            reset_log_fields(logged)
+            reset_context(logged)
             mcp_tool_call_var.reset(served)
             otel_context.detach(token)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -32,14 +31,7 @@ from opentelemetry.semconv.attributes.network_attributes import (
 from pydantic import ValidationError
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import (
-    McpToolCall,
-    correlation_id_var,
-    extra_var,
-    mcp_tool_call_var,
-    request_path_var,
-    session_id_var,
-)
+from atoms_otel.base.context import ContextTokens, McpToolCall, mcp_tool_call_var, set_context
 from atoms_otel.base.semconv import exception_type
 
 __all__ = [
@@ -53,7 +45,6 @@ __all__ = [
     "capture_tool_errors",
     "client_context",
     "exception_outcome",
-    "reset_log_fields",
     "result_outcome",
     "transport_attributes",
 ]
@@ -239,9 +230,6 @@ def capture_tool_errors(call_tool: Callable[..., Awaitable[Any]]) -> Callable[..
     return call
 
 
-Tokens = list[tuple[ContextVar[Any], Token[Any]]]
-
-
 class LogFields:
     """The log context of one MCP message, set as ``LogContext`` would set it (the values given
     win, ``None`` keeps the outer one, extra fields merge over the outer ones; all restored after)
@@ -258,26 +246,12 @@ class LogFields:
         request_path: str | None,
         method: str,
         tool: str | None,
-    ) -> Tokens:
-        tokens: Tokens = []
-        if correlation_id is not None:
-            tokens.append((correlation_id_var, correlation_id_var.set(correlation_id)))
-        if session_id is not None:
-            tokens.append((session_id_var, session_id_var.set(session_id)))
-        if request_path is not None:
-            tokens.append((request_path_var, request_path_var.set(request_path)))
+    ) -> ContextTokens:
         key = (method, tool)
         fields = self._fields.get(key)
         if fields is None:
             fields = {"mcp_method": method} if tool is None else {"mcp_method": method, "tool": tool}
             if len(self._fields) < _MAX_FIELD_SETS:
                 self._fields[key] = fields
-        outer = extra_var.get()
-        tokens.append((extra_var, extra_var.set({**outer, **fields} if outer else fields)))
-        return tokens
-
-
-def reset_log_fields(tokens: Tokens) -> None:
-    """Restore what :meth:`LogFields.enter` changed (in the context it was entered in)."""
-    for var, token in reversed(tokens):
-        var.reset(token)
+        values = {"correlation_id": correlation_id, "session_id": session_id, "request_path": request_path}
+        return set_context(values, fields)

@@ -33,12 +33,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import correlation_id_var, request_path_var
+from atoms_otel.base.context import ContextTokens, correlation_id_var, request_path_var, reset_context
 from atoms_otel.base.semconv import exception_type
 from atoms_otel.core.telemetry import Telemetry
 from atoms_otel.producers.http.headers import new_request_id, read_headers
 from atoms_otel.producers.http.heap import freeze_once
-from atoms_otel.producers.http.identity import Tokens, enter_identity, exit_identity, stamp_identity
+from atoms_otel.producers.http.identity import enter_identity, stamp_identity
 from atoms_otel.producers.http.outcomes import (
     app_handles_errors,
     check_slow,
@@ -142,7 +142,7 @@ class _Pass:
         self.otel_token: object | None = None
         self.span_token: object | None = None
         self.tokens: tuple[Any, Any] | None = None
-        self.identity: Tokens | None = None
+        self.identity: ContextTokens | None = None
 
     async def run(self, receive: Any) -> None:
         self.state.claimed |= self.features
@@ -272,7 +272,7 @@ class _Pass:
             if self.otel_token is not None:
                 otel_context.detach(self.otel_token)  # type: ignore[arg-type]
             if self.identity is not None:
-                exit_identity(self.identity)
+                reset_context(self.identity)
             if self.tokens is not None:
                 correlation_id_var.reset(self.tokens[0])
                 request_path_var.reset(self.tokens[1])

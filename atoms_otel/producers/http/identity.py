@@ -11,22 +11,19 @@ hook reads one. A failing hook is contained and counted; the request goes on wit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from opentelemetry import trace
 
 from atoms_otel.base import guard as _guard
-from atoms_otel.base.context import extra_var, session_id_var, user_id_var
+from atoms_otel.base.context import ContextTokens, set_context
 from atoms_otel.base.semconv import attribute_value
 from atoms_otel.core.telemetry import RequestContext
 from atoms_otel.producers.http.state import Scope
 
-__all__ = ["Tokens", "enter_identity", "exit_identity", "stamp_identity"]
+__all__ = ["enter_identity", "stamp_identity"]
 
-Tokens = list[tuple[ContextVar[Any], Token[Any]]]
-
-_FIELDS: Final = {"user_id": (user_id_var, "user.id"), "session_id": (session_id_var, "session.id")}
+_FIELDS: Final = {"user_id": "user.id", "session_id": "session.id"}  # context field -> span attribute
 _MAX_TEXT: Final = 256
 
 
@@ -45,23 +42,13 @@ def _bounded(value: Any) -> Any:
     return value[:_MAX_TEXT] if isinstance(value, str) else value
 
 
-def enter_identity(hook: RequestContext, scope: Scope) -> Tokens | None:
+def enter_identity(hook: RequestContext, scope: Scope) -> ContextTokens | None:
     """Set what the hook returns as the request's context; the tokens to reset, or None."""
     found = _ask(hook, scope)
     if not found:
         return None
-    tokens: Tokens = []
-    for field, (var, _) in _FIELDS.items():
-        if field in found:
-            tokens.append((var, var.set(str(found.pop(field)))))
-    if found:
-        tokens.append((extra_var, extra_var.set({**(extra_var.get() or {}), **found})))
-    return tokens
-
-
-def exit_identity(tokens: Tokens) -> None:
-    for var, token in reversed(tokens):
-        var.reset(token)
+    values = {field: str(found.pop(field)) for field in _FIELDS if field in found}
+    return set_context(values, found)
 
 
 def stamp_identity(hook: RequestContext, scope: Scope, span: trace.Span | None) -> None:
@@ -69,5 +56,5 @@ def stamp_identity(hook: RequestContext, scope: Scope, span: trace.Span | None) 
     if span is None or not span.is_recording():
         return
     for field, value in _ask(hook, scope).items():
-        attribute = _FIELDS[field][1] if field in _FIELDS else field
+        attribute = _FIELDS.get(field, field)
         span.set_attribute(attribute, attribute_value(value))
