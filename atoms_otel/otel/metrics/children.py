@@ -101,6 +101,17 @@ class _Recording(_Child):
         self._unbound = real if bound is None else None
         return bound
 
+    def _record(self, value: float, exemplar: bool, public: str) -> None:
+        """Record ``value`` through the bound series, or through the instrument's ``public``
+        method (``add`` / ``record``) when it cannot be bound or the SDK would refuse the value;
+        in the current trace context (``exemplar``) or in none."""
+        real = self._instrument._real
+        bound = self._series(real) if accepts(value) else None
+        if bound is None:
+            getattr(real, public)(value, self._attributes, None if exemplar else NO_EXEMPLAR)
+        else:
+            bound.record(value, get_current() if exemplar else NO_EXEMPLAR)
+
 
 class CounterChild(_Recording):
     """A counter bound to one label set: ``inc(amount=1)``."""
@@ -117,12 +128,7 @@ class CounterChild(_Recording):
         if amount < 0:
             self._metric._refuse_negative()
             return
-        real = self._instrument._real
-        bound = self._series(real) if accepts(amount) else None
-        if bound is None:
-            real.add(amount, self._attributes, None if exemplar else NO_EXEMPLAR)
-        else:
-            bound.record(amount, get_current() if exemplar else NO_EXEMPLAR)
+        self._record(amount, exemplar, "add")
 
 
 class ObservedCounterChild(CounterChild):
@@ -152,12 +158,7 @@ class HistogramChild(_Recording):
 
     def observe(self, value: float, *, exemplar: bool = True) -> None:
         """Record ``value``, in the current trace context (``exemplar=False``: in none)."""
-        real = self._instrument._real
-        bound = self._series(real) if accepts(value) else None
-        if bound is None:
-            real.record(value, self._attributes, None if exemplar else NO_EXEMPLAR)
-        else:
-            bound.record(value, get_current() if exemplar else NO_EXEMPLAR)
+        self._record(value, exemplar, "record")
 
     @contextmanager
     def time(self, *, exemplar: bool = True) -> Iterator[None]:
@@ -181,20 +182,10 @@ class BoundInstrument(_Recording):
         super().__init__(tuple(attributes), tuple(attributes.values()), instrument)
 
     def record(self, value: float) -> None:
-        real = self._instrument._real
-        bound = self._series(real) if accepts(value) else None
-        if bound is None:
-            real.record(value, self._attributes)
-        else:
-            bound.record(value, get_current())
+        self._record(value, True, "record")
 
     def add(self, amount: float) -> None:
-        real = self._instrument._real
-        bound = self._series(real) if accepts(amount) else None
-        if bound is None:
-            real.add(amount, self._attributes)
-        else:
-            bound.record(amount, get_current())
+        self._record(amount, True, "add")
 
 
 class GaugeChild(_Child):
