@@ -19,7 +19,7 @@ from fastapi import FastAPI
 import atoms_otel
 from atoms_otel import ComponentType, CustomHealthCheck, UnhandledError, register_health_check
 from atoms_otel.testing import CapturedTelemetry
-from tests.support.chromium import DevTools, chromium_binary, run_headless
+from tests.support.chromium import PAGE_ELEMENTS, DevTools, chromium_binary, run_headless
 from tests.support.demo import running_demo
 from tests.support.health import isolated_health_state
 from tests.support.server import serve
@@ -32,12 +32,6 @@ LIVE_WITH_ROUTES = (
     "document.body.dataset.state === 'live'"
     " && document.querySelectorAll('#routes tbody tr td.num').length > 0"
 )
-# Every element the page itself creates inside <main>; anything else would have come from data.
-PAGE_ELEMENTS = {
-    "a", "article", "button", "code", "details", "div", "h2", "h3", "input", "label", "li", "line",
-    "option", "p", "polygon", "polyline", "pre", "rect", "section", "select", "span", "strong",
-    "summary", "svg", "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
-}  # fmt: skip
 
 HOSTILE_ROUTE = "/pets/<img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_TOOL = "</script><script>document.title='pwned'</script>"

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from opentelemetry import trace
 
 from atoms_otel.testing import CapturedTelemetry
-from tests.support.chromium import DevTools, chromium_binary
+from tests.support.chromium import PAGE_ELEMENTS, DevTools, chromium_binary
 from tests.support.demo import running_demo
 from tests.support.health import isolated_health_state
 from tests.support.server import serve
@@ -34,12 +34,6 @@ pytestmark = pytest.mark.real
 DOCS_IMG = Path(os.environ.get("ATOMS_OTEL_SCREENSHOTS") or tempfile.mkdtemp(prefix="atoms-shots-")).resolve()
 LIVE = "document.body.dataset.state === 'live'"
 _ROW_CLASSES = "Array.from(document.querySelectorAll('#traces tr.clickable'), (r) => r.className)"
-# Every element the page itself creates inside <main>; anything else would have come from data.
-PAGE_ELEMENTS = {
-    "a", "article", "button", "code", "details", "div", "h2", "h3", "input", "label", "li", "line", "option",
-    "p", "polygon", "polyline", "pre", "rect", "section", "select", "span", "strong", "summary", "svg",
-    "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
-}  # fmt: skip
 
 HOSTILE_SPAN = "<img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_ATTRIBUTE = "</td></tr></table><script>document.title='pwned'</script>"

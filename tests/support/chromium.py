@@ -29,6 +29,15 @@ FLAGS = (
 )
 
 
+# Every element the observability page itself creates inside <main> (the dashboard and the
+# explorer); anything else in the DOM would have come from data: the page's injection tests check it.
+PAGE_ELEMENTS = {
+    "a", "article", "button", "code", "details", "div", "h2", "h3", "input", "label", "li", "line",
+    "option", "p", "polygon", "polyline", "pre", "rect", "section", "select", "span", "strong",
+    "summary", "svg", "table", "tbody", "td", "th", "thead", "title", "tr", "ul",
+}  # fmt: skip
+
+
 def chromium_binary() -> str:
     """The chromium executable; fails under CI=true when it is missing, skips otherwise."""
     return require_binary("chromium", "chromium (apt-get install chromium)")
